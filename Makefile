@@ -1,0 +1,121 @@
+# The two commands a newcomer needs: `make run` and `make test`. See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+# ---------------------------------------------------------------- settings
+# .env is read with `?=`, so a value set in the shell always wins over it.
+-include var/env.mk
+var/env.mk: $(wildcard .env)
+	@mkdir -p var
+	@if [ -f .env ]; then sed -nE 's/^([A-Za-z_][A-Za-z0-9_]*)=(.*)$$/\1 ?= \2/p' .env > $@; else : > $@; fi
+
+RASA_PORT ?= 5005
+ACTIONS_PORT ?= 5055
+SHOP_PORT ?= 8000
+SHOP_URL ?= http://localhost:$(SHOP_PORT)
+LLM_PORT ?= 8081
+LLM_BASE_URL ?= http://localhost:$(LLM_PORT)/v1
+WEB_PORT ?= 8080
+WEB_ORIGIN ?= http://localhost:$(WEB_PORT)
+SHOP_DATABASE_URL ?= sqlite:///var/shop.db
+TRACKER_DB_URL ?= sqlite:///var/tracker.db
+LOCK_STORE_URL ?=
+SHOP_API_TOKEN ?=
+RASA_AUTH_TOKEN ?=
+export RASA_PORT ACTIONS_PORT SHOP_PORT SHOP_URL LLM_PORT LLM_BASE_URL LLM_MODEL LLM_API_KEY \
+       WEB_PORT WEB_ORIGIN SHOP_DATABASE_URL TRACKER_DB_URL LOCK_STORE_URL SHOP_API_TOKEN RASA_AUTH_TOKEN
+# Nothing ever tries a model hub: every model comes from an installed package.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+# ---------------------------------------------------------------- environments
+PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
+PYTHON310 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.10*/bin/python) $(shell command -v python3.10))
+PYTHON311 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.11*/bin/python) $(shell command -v python3.11))
+VENV ?= .venv
+SVC_VENV ?= .venv-services
+PY := $(VENV)/bin/python
+SVC_PY := $(SVC_VENV)/bin/python
+RASA := $(VENV)/bin/rasa
+PIP_QUIET := --quiet --disable-pip-version-check
+
+.PHONY: help install train run shop shop-reset llm actions rasa web shell test lint validate \
+        pytest test-stories test-nlu bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+
+$(VENV)/.installed: requirements/rasa.in requirements/rasa.lock requirements/rasa-nodeps.txt
+	@test -x $(PY) || $(PYTHON310) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_QUIET) -r requirements/rasa.in -c requirements/rasa.lock
+	$(PY) -m pip install $(PIP_QUIET) --no-deps -r requirements/rasa-nodeps.txt
+	@touch $@
+
+$(SVC_VENV)/.installed: requirements/services.in requirements/services.lock
+	@test -x $(SVC_PY) || $(PYTHON311) -m venv $(SVC_VENV)
+	$(SVC_PY) -m pip install $(PIP_QUIET) -r requirements/services.in -c requirements/services.lock
+	@touch $@
+
+.env: .env.example
+	@test -f .env || $(PYTHON310) scripts/make_env.py
+
+install: $(VENV)/.installed $(SVC_VENV)/.installed .env  ## build both venvs (quick when they exist)
+	@mkdir -p var models results
+
+# ---------------------------------------------------------------- model
+train: install  ## train the Rasa model (skipped by Rasa when nothing changed)
+	$(RASA) train --config config.yml --domain domain.yml --data data --out models
+
+models/.latest: | install
+	@ls models/*.tar.gz >/dev/null 2>&1 || $(MAKE) train
+	@touch $@
+
+# ---------------------------------------------------------------- processes
+MAKE_CMD := $(MAKE)
+export MAKE_CMD
+
+run: install models/.latest  ## install if needed, train if no model, start every process
+	$(VENV)/bin/honcho -f Procfile start
+
+actions: install  ## the action server (rasa-sdk) on ACTIONS_PORT
+	$(RASA) run actions --actions actions --port $(ACTIONS_PORT)
+
+rasa: install models/.latest  ## the Rasa server (REST + socket.io) on RASA_PORT
+	$(RASA) run --model models --endpoints endpoints.yml --credentials credentials.yml \
+	  --port $(RASA_PORT) --cors "$(WEB_ORIGIN)" \
+	  $(if $(strip $(RASA_AUTH_TOKEN)),--enable-api --auth-token "$(RASA_AUTH_TOKEN)")
+
+shell: install models/.latest  ## talk to the assistant in the terminal (needs `make actions` for custom actions)
+	$(RASA) shell --model models --endpoints endpoints.yml
+
+# ---------------------------------------------------------------- checks
+lint: install  ## ruff
+	$(VENV)/bin/ruff check .
+
+validate: install  ## rasa data validate, warnings are errors
+	$(RASA) data validate --config config.yml --domain domain.yml --data data --fail-on-warnings
+
+test-stories: train  ## conversation fixtures in tests/ (fails on any wrong prediction)
+	$(RASA) test core --model models --stories tests --endpoints endpoints.yml \
+	  --fail-on-prediction-errors --out results/stories
+
+test-nlu: train  ## NLU report and intent confusion matrix on the held-out examples, in results/nlu
+	$(RASA) test nlu --model models --nlu tests/nlu --out results/nlu
+
+pytest: train  ## pytest suites
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/python
+
+test: lint validate train test-stories test-nlu pytest  ## everything CI runs
+	@echo "make test: all checks passed"
+
+# ---------------------------------------------------------------- misc
+bench: install  ## benchmarks under bench/, numbers printed and written to docs/
+	@ls bench/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }
+
+clean:  ## remove build output (models, results, caches); keeps venvs and .env
+	rm -rf models/*.tar.gz models/.latest results/* .rasa var/env.mk
+	find . -name __pycache__ -not -path './.venv*' -prune -exec rm -rf {} +

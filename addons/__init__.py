@@ -1,0 +1,1 @@
+"""Rasa plug-ins of this assistant: offline featurizer, URL-configured tracker and lock stores."""
