@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
-from typing import Any, Dict, Text
+from typing import Any, Dict
 
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.nlu.featurizers.dense_featurizer.lm_featurizer import (
@@ -23,7 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-def resolve_weights(model_weights: Text) -> Text:
+def resolve_weights(model_weights: str) -> str:
     """Return a local folder for ``model_weights``.
 
     ``model_weights`` is either a folder that exists, or the import name of a package
@@ -48,7 +48,7 @@ class PackagedLanguageModelFeaturizer(LanguageModelFeaturizer):
     """``LanguageModelFeaturizer`` loading its weights offline from a package."""
 
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> Dict[str, Any]:
         """Defaults: BERT architecture, all-MiniLM-L6-v2 weights from their package."""
         return {
             **LanguageModelFeaturizer.get_default_config(),

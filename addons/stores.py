@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Optional, Text
+from typing import Any, Optional
 
 from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore
 from rasa.core.tracker_store import SQLTrackerStore
@@ -29,9 +29,9 @@ class UrlSQLTrackerStore(SQLTrackerStore):
     def __init__(
         self,
         domain: Optional[Domain] = None,
-        host: Optional[Text] = None,
+        host: Optional[str] = None,
         event_broker: Any = None,
-        url_env: Text = "TRACKER_DB_URL",
+        url_env: str = "TRACKER_DB_URL",
         **kwargs: Any,
     ) -> None:
         url = make_url(os.environ.get(url_env) or host or DEFAULT_TRACKER_DB_URL)
@@ -55,7 +55,7 @@ class UrlSQLTrackerStore(SQLTrackerStore):
 class UrlLockStore(LockStore):
     """In-memory lock store, or Redis when ``LOCK_STORE_URL`` is a ``redis://`` URL."""
 
-    def __new__(cls, endpoint_config: Any = None, url_env: Text = "LOCK_STORE_URL") -> LockStore:  # type: ignore[misc]
+    def __new__(cls, endpoint_config: Any = None, url_env: str = "LOCK_STORE_URL") -> LockStore:  # type: ignore[misc]
         raw = os.environ.get(url_env, "").strip()
         if not raw or raw == "memory":
             return InMemoryLockStore()
