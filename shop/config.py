@@ -1,0 +1,67 @@
+"""Settings from environment variables (a shell value always wins; `make` loads `.env`)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(__file__).resolve().parent / "data"
+SEED_FILE = DATA_DIR / "db.json"
+DEFAULT_DATABASE_URL = "sqlite:///var/shop.db"
+MAX_BODY_BYTES = 64 * 1024
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong: the server refuses to start rather than run unsafely."""
+
+
+def resolve_database_url(url: str) -> str:
+    """Make a relative SQLite path relative to the repo root, whatever the working directory."""
+    if url.startswith("postgresql://"):
+        # SQLAlchemy's default PostgreSQL driver is psycopg2; we ship psycopg 3.
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////"):
+        rest = url[len(prefix) :]
+        if rest and rest != ":memory:" and not rest.startswith("file:"):
+            path = REPO_ROOT / rest
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return prefix + str(path)
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app needs; built from the environment or passed in by tests."""
+
+    database_url: str
+    api_token: str
+    port: int = 8000
+    host: str = "127.0.0.1"
+    workers: int = 1
+    max_body_bytes: int = MAX_BODY_BYTES
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        token = os.environ.get("SHOP_API_TOKEN", "").strip()
+        if not token:
+            raise ConfigError(
+                "SHOP_API_TOKEN is not set: the shop backend refuses to start without a bearer "
+                "token (set it in .env or the shell; `make install` writes a random one)."
+            )
+        try:
+            port = int(os.environ.get("SHOP_PORT", "8000"))
+            workers = int(os.environ.get("SHOP_WORKERS", "1"))
+        except ValueError as exc:
+            raise ConfigError(f"SHOP_PORT / SHOP_WORKERS must be integers: {exc}") from exc
+        return cls(
+            database_url=resolve_database_url(
+                os.environ.get("SHOP_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+            ),
+            api_token=token,
+            port=port,
+            host=os.environ.get("SHOP_HOST", "127.0.0.1"),
+            workers=max(1, workers),
+        )

@@ -1,0 +1,334 @@
+"""Schema, engines and seeding.
+
+Money is stored as integer cents so that sums never drift; the API shows dollars rounded to cents.
+Line items, fulfillments and payment history live as JSON documents in the order row: they are only
+ever read and written together with their order, under the order's row lock.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import StaticPool
+
+from shop.config import SEED_FILE
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def fold(value: str) -> str:
+    """Case- and accent-insensitive form used for identification lookups (as tau2-bench does)."""
+    decomposed = unicodedata.normalize("NFKD", value.strip())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def to_cents(amount: float) -> int:
+    return int(round(float(amount) * 100))
+
+
+def to_dollars(cents: int) -> float:
+    return round(cents / 100, 2)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(200))
+    last_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320), index=True)
+    first_name_key: Mapped[str] = mapped_column(String(200))
+    last_name_key: Mapped[str] = mapped_column(String(200))
+    address1: Mapped[str] = mapped_column(String(200))
+    address2: Mapped[str] = mapped_column(String(200))
+    city: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(200))
+    zip: Mapped[str] = mapped_column(String(40))
+
+    __table_args__ = (Index("ix_customers_name_zip", "last_name_key", "first_name_key", "zip"),)
+
+
+class PaymentMethod(Base):
+    __tablename__ = "payment_methods"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("customers.user_id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(32))  # gift_card | credit_card | paypal
+    brand: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    last_four: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    balance_cents: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Product(Base):
+    __tablename__ = "products"
+
+    product_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class Variant(Base):
+    __tablename__ = "variants"
+
+    item_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.product_id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    options: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    available: Mapped[bool] = mapped_column(Boolean)
+    price_cents: Mapped[int] = mapped_column(Integer)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    order_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("customers.user_id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # place in the customer's order list
+    status: Mapped[str] = mapped_column(String(40), index=True)
+    address: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    fulfillments: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    payment_history: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    cancel_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    return_items: Mapped[list[str] | None] = mapped_column(JSONType, nullable=True)
+    return_payment_method_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    return_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    exchange_items: Mapped[list[str] | None] = mapped_column(JSONType, nullable=True)
+    exchange_new_items: Mapped[list[str] | None] = mapped_column(JSONType, nullable=True)
+    exchange_payment_method_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    exchange_price_difference_cents: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Shipment(Base):
+    """Tracking id -> order, so a tracking lookup is one indexed read."""
+
+    __tablename__ = "shipments"
+
+    tracking_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), index=True)
+
+
+class IdempotencyKey(Base):
+    """The first answer to a write sent with an `Idempotency-Key`, replayed for repeats."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Handoff(Base):
+    __tablename__ = "handoffs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    summary: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    user_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    conversation_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# ---------------------------------------------------------------- engines
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str) -> Engine:
+    """Engine with the locking behaviour the write path relies on.
+
+    SQLite: WAL (readers never wait for the writer), a busy timeout, and `BEGIN IMMEDIATE` for
+    connections marked `shop_write`, so a write transaction holds the database write lock from its
+    first statement and two writes to one order are serialised. PostgreSQL: writes lock the order
+    row with SELECT ... FOR UPDATE (see service.py).
+    """
+    if url.startswith("sqlite"):
+        memory = ":memory:" in url or url in ("sqlite://", "sqlite:///")
+        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+        if memory:
+            kwargs["poolclass"] = StaticPool
+        else:
+            kwargs.update(pool_size=20, max_overflow=20)
+        engine = create_engine(url, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            if not memory:
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            write = conn.get_execution_options().get("shop_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+
+
+def write_engine(engine: Engine) -> Engine:
+    """Same pool, but transactions take the write lock up front (SQLite)."""
+    return engine.execution_options(shop_write=True)
+
+
+# ---------------------------------------------------------------- seeding
+
+
+def _seed_rows(data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    customers, methods, products, variants, orders, shipments = [], [], [], [], [], []
+    for p_pos, product in enumerate(data["products"].values()):
+        products.append(
+            {"product_id": product["product_id"], "name": product["name"], "position": p_pos}
+        )
+        for v_pos, variant in enumerate(product["variants"].values()):
+            variants.append(
+                {
+                    "item_id": variant["item_id"],
+                    "product_id": product["product_id"],
+                    "position": v_pos,
+                    "options": variant["options"],
+                    "available": bool(variant["available"]),
+                    "price_cents": to_cents(variant["price"]),
+                }
+            )
+    order_position: dict[str, int] = {}
+    for user in data["users"].values():
+        name, addr = user["name"], user["address"]
+        customers.append(
+            {
+                "user_id": user["user_id"],
+                "first_name": name["first_name"],
+                "last_name": name["last_name"],
+                "email": user["email"],
+                "email_key": fold(user["email"]),
+                "first_name_key": fold(name["first_name"]),
+                "last_name_key": fold(name["last_name"]),
+                **{k: addr.get(k, "") for k in ADDRESS_FIELDS},
+            }
+        )
+        for m_pos, method in enumerate(user["payment_methods"].values()):
+            balance = method.get("balance")
+            methods.append(
+                {
+                    "id": method["id"],
+                    "user_id": user["user_id"],
+                    "position": m_pos,
+                    "source": method["source"],
+                    "brand": method.get("brand"),
+                    "last_four": method.get("last_four"),
+                    "balance_cents": to_cents(balance) if balance is not None else None,
+                }
+            )
+        for o_pos, order_id in enumerate(user["orders"]):
+            order_position[order_id] = o_pos
+    for order in data["orders"].values():
+        orders.append(
+            {
+                "order_id": order["order_id"],
+                "user_id": order["user_id"],
+                "position": order_position.get(order["order_id"], 0),
+                "status": order["status"],
+                "address": order["address"],
+                "items": order["items"],
+                "fulfillments": order["fulfillments"],
+                "payment_history": order["payment_history"],
+            }
+        )
+        for fulfillment in order["fulfillments"]:
+            for tracking_id in fulfillment["tracking_id"]:
+                shipments.append({"tracking_id": tracking_id, "order_id": order["order_id"]})
+    return {
+        "products": products,
+        "variants": variants,
+        "customers": customers,
+        "payment_methods": methods,
+        "orders": orders,
+        "shipments": shipments,
+    }
+
+
+ADDRESS_FIELDS = ("address1", "address2", "city", "country", "state", "zip")
+_TABLE_MODELS = {
+    "products": Product,
+    "variants": Variant,
+    "customers": Customer,
+    "payment_methods": PaymentMethod,
+    "orders": Order,
+    "shipments": Shipment,
+}
+
+
+def init_db(engine: Engine, seed_file: Path = SEED_FILE) -> bool:
+    """Create the schema and seed it once; safe when several workers start at the same time.
+
+    Returns True when this call seeded the database.
+    """
+    with write_engine(engine).begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(select(func.pg_advisory_xact_lock(727_001)))
+        Base.metadata.create_all(conn)
+        if conn.execute(select(func.count()).select_from(Product)).scalar_one():
+            return False
+        data = json.loads(seed_file.read_text(encoding="utf-8"))
+        for table, rows in _seed_rows(data).items():
+            conn.execute(insert(_TABLE_MODELS[table]), rows)
+        return True
+
+
+def reset_db(engine: Engine, seed_file: Path = SEED_FILE) -> None:
+    """Drop every table of the shop and seed afresh (`python -m shop.reset`)."""
+    with write_engine(engine).begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(select(func.pg_advisory_xact_lock(727_001)))
+        Base.metadata.drop_all(conn)
+    init_db(engine, seed_file)
+
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

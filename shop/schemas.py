@@ -1,0 +1,238 @@
+"""Request bodies (strict: unknown fields and odd strings are refused) and documented answers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from shop.errors import invalid
+
+
+def check_text(value: str) -> str:
+    """Refuse control characters and lone surrogates: they cannot be stored or shown safely."""
+    for ch in value:
+        code = ord(ch)
+        if code < 0x20 and ch not in "\t\n" or code == 0x7F or 0xD800 <= code <= 0xDFFF:
+            raise ValueError("text contains control characters or invalid unicode")
+    return value
+
+
+def check_id(value: str) -> str:
+    """Ids are short printable tokens; anything else cannot name a record."""
+    for ch in value:
+        if not ch.isprintable() or ch.isspace() or 0xD800 <= ord(ch) <= 0xDFFF:
+            raise ValueError("id contains whitespace, control characters or invalid unicode")
+    return value
+
+
+Text = Annotated[str, AfterValidator(check_text)]
+Id = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(check_id)]
+
+
+def clean_path_id(value: str, what: str, max_length: int = 64) -> str:
+    """Path and query ids: malformed ones are simply unknown (404), never a crash."""
+    from shop.errors import not_found
+
+    value = value.strip()
+    try:
+        if not value or len(value) > max_length:
+            raise ValueError
+        check_id(value)
+        value.encode("utf-8")
+    except (ValueError, UnicodeError):
+        raise not_found(what) from None
+    return value
+
+
+def clean_header_id(value: str | None) -> str:
+    """X-Customer-Id as a customer id string, or a 422 saying it is missing/malformed."""
+    value = (value or "").strip()
+    try:
+        if not value or len(value) > 64:
+            raise ValueError
+        check_id(value)
+    except ValueError:
+        raise invalid(
+            "customer_id_required",
+            "Header X-Customer-Id must carry the user id of the identified customer.",
+        ) from None
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class AddressIn(Strict):
+    address1: Annotated[Text, Field(min_length=1, max_length=200)]
+    address2: Annotated[Text, Field(max_length=200)] = ""
+    city: Annotated[Text, Field(min_length=1, max_length=100)]
+    state: Annotated[Text, Field(min_length=1, max_length=100)]
+    country: Annotated[Text, Field(min_length=1, max_length=100)]
+    zip: Annotated[Text, Field(min_length=1, max_length=20)]
+
+
+class CancelIn(Strict):
+    reason: Annotated[Text, Field(min_length=1, max_length=200)] = Field(
+        description='"no longer needed" or "ordered by mistake"'
+    )
+
+
+class PaymentIn(Strict):
+    payment_method_id: Id
+
+
+class ItemsIn(Strict):
+    """Same shape for modifying a pending order's items and exchanging delivered ones."""
+
+    item_ids: Annotated[list[Id], Field(min_length=1, max_length=100)] = Field(
+        description="Item ids of the order; the same id may appear twice (two units)."
+    )
+    new_item_ids: Annotated[list[Id], Field(min_length=1, max_length=100)] = Field(
+        description="New variant for the item at the same position, of the same product."
+    )
+    payment_method_id: Id
+
+
+class ReturnIn(Strict):
+    item_ids: Annotated[list[Id], Field(min_length=1, max_length=100)]
+    payment_method_id: Id
+    reason: Annotated[Text, Field(max_length=1000)] | None = None
+
+
+class HandoffIn(Strict):
+    summary: Annotated[Text, Field(min_length=1, max_length=4000)]
+    reason: Annotated[Text, Field(max_length=500)] | None = None
+    user_id: Id | None = None
+    conversation_id: Annotated[Text, Field(max_length=200)] | None = None
+
+
+# ---------------------------------------------------------------- documented answers
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+class Address(BaseModel):
+    address1: str
+    address2: str
+    city: str
+    state: str
+    country: str
+    zip: str
+
+
+class OrderItem(BaseModel):
+    name: str
+    product_id: str
+    item_id: str
+    price: float
+    options: dict[str, Any]
+
+
+class Fulfillment(BaseModel):
+    tracking_id: list[str]
+    item_ids: list[str]
+
+
+class PaymentEntry(BaseModel):
+    transaction_type: Literal["payment", "refund"]
+    amount: float
+    payment_method_id: str
+
+
+class OrderOut(BaseModel):
+    order_id: str
+    user_id: str
+    address: Address
+    items: list[OrderItem]
+    status: str
+    fulfillments: list[Fulfillment]
+    payment_history: list[PaymentEntry]
+    cancel_reason: str | None = None
+    return_items: list[str] | None = None
+    return_payment_method_id: str | None = None
+    return_reason: str | None = None
+    exchange_items: list[str] | None = None
+    exchange_new_items: list[str] | None = None
+    exchange_payment_method_id: str | None = None
+    exchange_price_difference: float | None = None
+
+
+class Name(BaseModel):
+    first_name: str
+    last_name: str
+
+
+class PaymentMethodOut(BaseModel):
+    source: Literal["gift_card", "credit_card", "paypal"]
+    id: str
+    brand: str | None = None
+    last_four: str | None = None
+    balance: float | None = None
+
+
+class CustomerOut(BaseModel):
+    user_id: str
+    name: Name
+    address: Address
+    email: str
+    payment_methods: dict[str, PaymentMethodOut]
+    orders: list[str]
+
+
+class LookupOut(BaseModel):
+    user_id: str
+
+
+class VariantOut(BaseModel):
+    item_id: str
+    options: dict[str, Any]
+    available: bool
+    price: float
+
+
+class ProductOut(BaseModel):
+    name: str
+    product_id: str
+    variants: dict[str, VariantOut]
+
+
+class TrackingEvent(BaseModel):
+    time: str
+    status: str
+    description: str
+    location: str
+
+
+class ShipmentOut(BaseModel):
+    tracking_id: str
+    carrier: str
+    status: str
+    order_id: str
+    item_ids: list[str]
+    estimated_delivery: str | None = None
+    delivered_at: str | None = None
+    events: list[TrackingEvent]
+
+
+class HandoffOut(BaseModel):
+    id: str
+    status: str
+    summary: str
+    reason: str | None = None
+    user_id: str | None = None
+    conversation_id: str | None = None
+    created_at: str
+
+
+class HealthOut(BaseModel):
+    status: str
+    database: str
