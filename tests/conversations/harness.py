@@ -1,0 +1,216 @@
+"""Drives the whole assistant through Rasa's REST channel, as a shopper would.
+
+Starts the real processes — shop backend (on a copy of its seeded database), action server
+and Rasa server with the trained model and the SQL tracker store — on free ports, and
+offers `Conversation.say()` returning what the shopper sees. Part 2 adds database checks
+through `Stack.shop_db`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
+SERVICES_PYTHON = ROOT / ".venv-services" / "bin" / "python"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    """Wait until ``url`` answers 2xx, failing early if ``proc`` died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {proc.returncode}")
+        try:
+            if requests.get(url, timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not come up within {timeout:.0f} s")
+
+
+@dataclass
+class Process:
+    """A child process with its log file, stopped with its whole process group."""
+
+    name: str
+    popen: subprocess.Popen
+    log: Path
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, sig)
+                self.popen.wait(timeout=15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(timeout=5)
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class Stack:
+    """The running assistant: shop, action server and Rasa server on free ports."""
+
+    workdir: Path
+    env: dict[str, str]
+    processes: dict[str, Process] = field(default_factory=dict)
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['RASA_PORT']}"
+
+    @property
+    def shop_url(self) -> str:
+        return self.env["SHOP_URL"]
+
+    @property
+    def tracker_db(self) -> Path:
+        return Path(self.env["TRACKER_DB_URL"].removeprefix("sqlite:///"))
+
+    @property
+    def shop_db(self) -> Path:
+        return Path(self.env["SHOP_DATABASE_URL"].removeprefix("sqlite:///"))
+
+    def _spawn(self, name: str, args: list[str]) -> Process:
+        log = self.workdir / f"{name}.log"
+        popen = subprocess.Popen(
+            args, cwd=ROOT, env=self.env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        process = Process(name, popen, log)
+        self.processes[name] = process
+        return process
+
+    def start_shop(self) -> None:
+        proc = self._spawn("shop", [str(SERVICES_PYTHON), "-m", "shop"])
+        wait_http(f"{self.shop_url}/health", 60, proc.popen)
+
+    def start_actions(self) -> None:
+        proc = self._spawn("actions", [str(VENV_BIN / "rasa"), "run", "actions", "--actions",
+                                       "actions", "--port", self.env["ACTIONS_PORT"]])
+        wait_http(f"http://127.0.0.1:{self.env['ACTIONS_PORT']}/health", 90, proc.popen)
+
+    def start_rasa(self) -> None:
+        proc = self._spawn("rasa", [
+            str(VENV_BIN / "rasa"), "run", "--model", str(ROOT / "models"),
+            "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+            "--port", self.env["RASA_PORT"], "--enable-api",
+            "--auth-token", self.env["RASA_AUTH_TOKEN"],
+        ])
+        wait_http(f"{self.rasa_url}/status?token={self.env['RASA_AUTH_TOKEN']}", 180, proc.popen)
+
+    def stop(self) -> None:
+        for process in reversed(list(self.processes.values())):
+            process.stop()
+
+    def conversation(self, sender: str | None = None) -> Conversation:
+        return Conversation(self, sender or f"test-{uuid.uuid4().hex[:12]}")
+
+    def tracker(self, sender: str) -> dict[str, Any]:
+        response = requests.get(
+            f"{self.rasa_url}/conversations/{sender}/tracker",
+            params={"token": self.env["RASA_AUTH_TOKEN"]}, timeout=10,
+        )
+        response.raise_for_status()
+        return response.json()
+
+
+@dataclass
+class Conversation:
+    """One shopper talking to the assistant over the REST channel."""
+
+    stack: Stack
+    sender: str
+    transcript: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    def say(self, message: str) -> list[dict[str, Any]]:
+        """Send ``message``; return the bot's messages (dicts with text/buttons)."""
+        response = requests.post(
+            f"{self.stack.rasa_url}/webhooks/rest/webhook",
+            json={"sender": self.sender, "message": message}, timeout=60,
+        )
+        response.raise_for_status()
+        replies = response.json()
+        self.transcript.append((message, [r.get("text", "") for r in replies]))
+        return replies
+
+    def text(self, message: str) -> str:
+        """Send ``message``; return all reply texts joined by newlines."""
+        return "\n".join(r.get("text", "") for r in self.say(message) if r.get("text"))
+
+    def slots(self) -> dict[str, Any]:
+        return self.stack.tracker(self.sender)["slots"]
+
+
+def build_env(workdir: Path) -> dict[str, str]:
+    """Environment of a private stack: own ports, own databases, random tokens."""
+    env = dict(os.environ)
+    shop_port, actions_port, rasa_port = free_port(), free_port(), free_port()
+    env.update({
+        "SHOP_PORT": str(shop_port),
+        "SHOP_URL": f"http://127.0.0.1:{shop_port}",
+        "SHOP_DATABASE_URL": f"sqlite:///{workdir / 'shop.db'}",
+        "SHOP_API_TOKEN": secrets.token_urlsafe(16),
+        "ACTIONS_PORT": str(actions_port),
+        "RASA_PORT": str(rasa_port),
+        "RASA_AUTH_TOKEN": secrets.token_urlsafe(16),
+        "TRACKER_DB_URL": f"sqlite:///{workdir / 'tracker.db'}",
+        "LOCK_STORE_URL": "",
+        "LLM_BASE_URL": env.get("LLM_BASE_URL", "http://127.0.0.1:9/v1"),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def start_stack(with_shop: bool = True, with_actions: bool = True) -> Stack:
+    """Start the assistant's processes in a fresh temp dir (caller calls ``stop``)."""
+    if not list((ROOT / "models").glob("*.tar.gz")):
+        sys.exit("no trained model in models/: run `make train` first")
+    workdir = Path(tempfile.mkdtemp(prefix="assistant-stack-"))
+    stack = Stack(workdir, build_env(workdir))
+    try:
+        if with_shop:
+            stack.start_shop()
+        if with_actions:
+            stack.start_actions()
+        stack.start_rasa()
+    except BaseException:
+        for process in stack.processes.values():
+            print(f"--- {process.name} log ---\n{process.tail()}", file=sys.stderr)
+        stack.stop()
+        raise
+    return stack
+
+
+def remove_stack(stack: Stack) -> None:
+    stack.stop()
+    shutil.rmtree(stack.workdir, ignore_errors=True)
