@@ -213,6 +213,11 @@ def _sentences(text: str) -> list[str]:
     return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]
 
 
+def _clauses(text: str) -> list[str]:
+    """Evidence split finely, so "gift card: immediate; card: 5 to 7 days" stays apart."""
+    return [c for c in re.split(r"[.;:!?]\s+|,\s+|\n", text) if c.strip()]
+
+
 def unsupported_reason(answer: str, evidence: str) -> Optional[str]:
     """Why `answer` is not backed by `evidence` (passages + facts + question), or None.
 
@@ -221,9 +226,9 @@ def unsupported_reason(answer: str, evidence: str) -> Optional[str]:
     """
     if len(_words(answer)) < 3:
         return "too short"
-    ev_sents = _sentences(evidence)
+    ev_sents = _clauses(evidence)
     ev_numbers = _numbers(evidence)
-    for sent in _sentences(answer):
+    for sent in _clauses(answer):
         nums = _numbers(sent)
         if not nums:
             continue

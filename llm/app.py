@@ -32,7 +32,7 @@ log = logging.getLogger("llm")
 
 MAX_TOKENS_LIMIT = int(os.environ.get("LLM_MAX_TOKENS_LIMIT", "512"))
 DEFAULT_MAX_TOKENS = int(os.environ.get("LLM_DEFAULT_MAX_TOKENS", "256"))
-MAX_TIME = float(os.environ.get("LLM_MAX_TIME", "30"))  # seconds of decoding per request
+MAX_TIME = float(os.environ.get("LLM_MAX_TIME", "6"))  # decode budget per request (s)
 MAX_PROMPT_TOKENS = int(os.environ.get("LLM_MAX_PROMPT_TOKENS", "2048"))  # CPU: keep prompts small
 MAX_EMBED_INPUTS = 256
 CHAT_ALIASES = {CHAT_MODEL_ID, "HuggingFaceTB/SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct"}
@@ -43,7 +43,8 @@ class ApiError(Exception):
     def __init__(self, status: int, message: str, type_: str = "invalid_request_error",
                  param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
-        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+        self.status, self.message, self.type = status, message, type_
+        self.param, self.code = param, code
 
 
 def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict:
