@@ -1,0 +1,140 @@
+"""action_handoff: open a human-agent ticket with a summary the agent can act on.
+
+The summary says who the shopper is (if identified), which orders were discussed, what was
+asked (the last user messages with their intents) and what the assistant did, so the agent
+does not have to ask again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import DomainDict, Events, current_customer, latest_intent
+from actions.identity import MAX_ATTEMPTS
+from actions.shop_client import ShopError, find_order_id, get_client, idempotency_key
+
+logger = logging.getLogger(__name__)
+
+RECENT_MESSAGES = 6
+# Actions worth telling the agent about (what the assistant did).
+REPORTED_ACTIONS = {
+    "identify_form": "asked the shopper to identify",
+    "action_order_status": "showed an order's status",
+    "action_track_order": "showed shipment tracking",
+    "action_list_orders": "listed the shopper's orders",
+    "action_product_info": "answered a product question",
+    "action_fallback": "could not understand a message",
+}
+REASONS = {
+    "request_human": "shopper asked for a human agent",
+    "cancel_order": "shopper wants to cancel an order",
+    "return_order": "shopper wants to return items",
+    "exchange_order": "shopper wants to exchange items",
+    "modify_order": "shopper wants to modify an order",
+    "change_address": "shopper wants to change an address",
+    "out_of_scope": "request outside what the assistant can do",
+}
+
+
+def _user_turns(tracker: Tracker) -> List[Dict[str, Any]]:
+    return [e for e in tracker.events if e.get("event") == "user"]
+
+
+def _orders_discussed(tracker: Tracker) -> List[str]:
+    found: List[str] = []
+    for event in _user_turns(tracker):
+        for entity in (event.get("parse_data") or {}).get("entities") or []:
+            if entity.get("entity") == "order_id":
+                found.append(find_order_id(str(entity.get("value"))) or str(entity.get("value")))
+        from_text = find_order_id(event.get("text"))
+        if from_text:
+            found.append(from_text)
+    if tracker.get_slot("order_id"):
+        found.append(str(tracker.get_slot("order_id")))
+    return list(dict.fromkeys(found))  # unique, first mention first
+
+
+def _reason(tracker: Tracker) -> str:
+    intents = [
+        ((e.get("parse_data") or {}).get("intent") or {}).get("name") for e in _user_turns(tracker)
+    ]
+    for intent in reversed(intents):
+        if intent in REASONS and intent != "request_human":
+            return REASONS[intent]
+    if float(tracker.get_slot("id_attempts") or 0) >= MAX_ATTEMPTS:
+        return "shopper could not be identified (3 failed attempts)"
+    return REASONS.get(latest_intent(tracker) or "", "shopper asked for a human agent")
+
+
+def build_summary(tracker: Tracker) -> str:
+    """A few plain lines for the agent: who, which orders, what was asked and done."""
+    customer_id = current_customer(tracker)
+    if customer_id:
+        who = f"{tracker.get_slot('customer_name') or ''} (user id {customer_id})".strip()
+    else:
+        who = "not identified"
+    lines = [f"Reason: {_reason(tracker)}.", f"Customer: {who}."]
+    orders = _orders_discussed(tracker)
+    if orders:
+        lines.append(f"Orders discussed: {', '.join(orders)}.")
+    if tracker.get_slot("product"):
+        lines.append(f"Product discussed: {tracker.get_slot('product')}.")
+    asked = []
+    for event in _user_turns(tracker)[-RECENT_MESSAGES:]:
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name") or "?"
+        text = " ".join(str(event.get("text") or "").split())[:200]
+        asked.append(f"- [{intent}] {text}")
+    if asked:
+        lines.append("Last messages:")
+        lines.extend(asked)
+    done = [
+        REPORTED_ACTIONS[e["name"]]
+        for e in tracker.events
+        if e.get("event") == "action" and e.get("name") in REPORTED_ACTIONS
+    ]
+    if done:
+        lines.append(f"Assistant did: {'; '.join(dict.fromkeys(done))}.")
+    return "\n".join(lines)
+
+
+def _idem_key(tracker: Tracker) -> str:
+    """Same conversation + same user turn = same ticket, even if Rasa re-runs the action."""
+    turns = _user_turns(tracker)
+    last: Optional[Dict[str, Any]] = turns[-1] if turns else None
+    stamp = (last or {}).get("timestamp") or len(turns)
+    return idempotency_key("handoff", tracker.sender_id, stamp, (last or {}).get("text"))
+
+
+class ActionHandoff(Action):
+    """Opens a ticket for a human agent and gives the shopper its number."""
+
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Events:
+        try:
+            ticket = get_client().create_handoff(
+                summary=build_summary(tracker),
+                customer_id=current_customer(tracker),
+                conversation_id=tracker.sender_id,
+                reason=_reason(tracker),
+                idem_key=_idem_key(tracker),
+            )
+        except ShopError as exc:
+            logger.warning("handoff failed: %s", exc)
+            dispatcher.utter_message(response="utter_handoff_failed")
+            return []
+        except Exception:  # noqa: BLE001 - never a traceback to the shopper
+            logger.exception("handoff failed")
+            dispatcher.utter_message(response="utter_handoff_failed")
+            return []
+        ticket_id = str(ticket["id"])
+        dispatcher.utter_message(response="utter_handoff_created", handoff_ticket=ticket_id)
+        return [SlotSet("handoff_ticket", ticket_id)]

@@ -1,0 +1,350 @@
+"""validate_identify_form: who is the shopper (email, or first + last name + zip).
+
+Why a custom ``run``: the form needs one decision per turn that spans several slots (is the
+identity complete? does the shop know it? is the conversation locked?), which the per-slot
+``validate_<slot>`` hooks of the SDK cannot express. The SDK hooks are still implemented
+(``extract_<slot>``, ``validate_<slot>``) and called from ``run`` in a fixed order.
+
+Contract (docs/dialogue-design.md):
+- remembers the task that triggered the form in ``pending_request``;
+- after 3 failed lookups the conversation is locked (``id_attempts``) and the form ends;
+- one conversation serves one customer: once identified, other identity details are refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Dict, List, Optional
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
+
+from actions.common import (
+    TASK_INTENTS,
+    DomainDict,
+    Events,
+    latest_intent,
+    latest_text,
+    shop_safe,
+    utter,
+)
+from actions.shop_client import NotFound, ShopError, get_client
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+IDENTITY_SLOTS = ("email", "first_name", "last_name", "zip")
+NAME_SLOTS = ("first_name", "last_name", "zip")
+
+EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+ZIP_RE = re.compile(r"(?<![\w\d])(\d{5})(?:-\d{4})?(?!\d)")
+NAME_WORD_RE = re.compile(r"[A-Za-zÀ-ÿ][A-Za-zÀ-ÿ'\-]*")
+# "I'd rather use my name", "no email", "by zip code" -> identify by name + zip
+NAME_PREFERENCE_RE = re.compile(
+    r"\b(name|zip|postal|postcode|post code)\b|"
+    r"\b(no|without|don'?t have|do not have|forgot)( an| my)? e-?mail",
+    re.IGNORECASE,
+)
+# Intents during which the free text is certainly not a name (digressions, other tasks).
+NOT_A_NAME_INTENTS = {
+    "faq",
+    "request_human",
+    "stop",
+    "deny",
+    "out_of_scope",
+    "ask_capabilities",
+    "bot_challenge",
+    "product_info",
+    "goodbye",
+    "thank",
+    "cancel_order",
+    "return_order",
+    "exchange_order",
+    "modify_order",
+    "change_address",
+}
+# Words around a name that are not part of it ("it's John Smith", "my last name is Li").
+FILLER_WORDS = {
+    "a", "am", "an", "and", "by", "call", "code", "dont", "don't", "e", "email", "first",
+    "hello", "hey", "hi", "i", "i'm", "im", "is", "it", "it's", "its", "last", "mail", "me",
+    "mine", "mr", "mrs", "ms", "my", "name", "names", "no", "ok", "okay", "please", "postal",
+    "s", "sure", "surname", "the", "then", "this", "use", "yes", "zip", "zipcode", "family",
+    "given", "here", "thanks", "thank", "you", "of", "have", "prefer", "rather", "i'd", "id",
+    "instead", "with", "should", "be", "under", "account", "on", "number", "live", "at",
+}
+
+
+def _name_case(word: str) -> str:
+    """``john`` -> ``John``; mixed case (``McDonald``) is kept as typed."""
+    return word[:1].upper() + word[1:] if word.islower() or word.isupper() else word
+
+
+def name_words(text: str) -> List[str]:
+    """The words of ``text`` that may be a person's name (emails, digits, fillers removed)."""
+    text = EMAIL_RE.sub(" ", text)
+    words = [w for w in NAME_WORD_RE.findall(text) if w.lower() not in FILLER_WORDS]
+    return [_name_case(w.strip("'-")) for w in words if w.strip("'-")]
+
+
+class ValidateIdentifyForm(FormValidationAction):
+    """Collects email or name + zip, asks the shop who that is, enforces the 3-strike lock."""
+
+    def name(self) -> str:
+        return "validate_identify_form"
+
+    # ------------------------------------------------------------------ SDK hooks
+    async def required_slots(
+        self,
+        domain_slots: List[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> List[str]:
+        """``[]`` once identified or locked; name + zip when preferred; else ``[email]``."""
+        if tracker.get_slot("customer_id") or self.is_locked(tracker):
+            return []
+        return list(NAME_SLOTS) if self._name_mode(tracker) else ["email"]
+
+    def extract_email(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        """An email anywhere in the message ("it's john@x.com")."""
+        if tracker.get_slot("email"):
+            return {}
+        match = EMAIL_RE.search(latest_text(tracker))
+        return {"email": match.group(0)} if match else {}
+
+    def extract_zip(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        """A 5-digit zip ("zip is 80279", "John Smith 80279")."""
+        if tracker.get_slot("zip"):
+            return {}
+        text = EMAIL_RE.sub(" ", latest_text(tracker))
+        if text.startswith("/"):  # a button payload, e.g. /order_status{...}
+            return {}
+        match = ZIP_RE.search(text)
+        return {"zip": match.group(1)} if match else {}
+
+    def extract_first_name(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        """Names from free text while a name is asked for, or typed with a zip."""
+        if tracker.get_slot("first_name") or not self._may_hold_name(tracker):
+            return {}
+        words = name_words(latest_text(tracker))
+        if not 1 <= len(words) <= 3:
+            return {}
+        requested = tracker.get_slot(REQUESTED_SLOT)
+        if requested == "last_name" and len(words) == 1:
+            return {}  # a lone word answers the question asked: the last name
+        found: Dict[str, Any] = {"first_name": words[0]}
+        if len(words) >= 2 and not tracker.get_slot("last_name"):
+            found["last_name"] = words[-1]
+        return found
+
+    def extract_last_name(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        """A last name typed alone after we asked for it."""
+        if tracker.get_slot("last_name") or tracker.get_slot(REQUESTED_SLOT) != "last_name":
+            return {}
+        if not self._may_hold_name(tracker):
+            return {}
+        words = name_words(latest_text(tracker))
+        return {"last_name": words[-1]} if 1 <= len(words) <= 2 else {}
+
+    def validate_email(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        """Lower-cased; something that is not an email is asked again (no strike)."""
+        email = str(value or "").strip().strip(".,;").lower()
+        if EMAIL_RE.fullmatch(email):
+            return {"email": email}
+        utter(dispatcher, domain, "utter_invalid_email")
+        return {"email": None}
+
+    def validate_zip(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        """Five digits (a ZIP+4 keeps its first five)."""
+        digits = re.sub(r"\D", "", str(value or ""))
+        if len(digits) in (5, 9):
+            return {"zip": digits[:5]}
+        utter(dispatcher, domain, "utter_invalid_zip")
+        return {"zip": None}
+
+    def validate_first_name(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        """A plausible name, capitalised like the account's."""
+        return {"first_name": self._clean_name(value)}
+
+    def validate_last_name(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        """A plausible name, capitalised like the account's."""
+        return {"last_name": self._clean_name(value)}
+
+    # ------------------------------------------------------------------ the turn
+    @shop_safe
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Events:
+        events: Events = []
+        intent = latest_intent(tracker)
+        if intent in TASK_INTENTS and tracker.get_slot("pending_request") != intent:
+            events.append(SlotSet("pending_request", intent))
+            tracker.slots["pending_request"] = intent
+
+        if tracker.get_slot("customer_id"):
+            return events + self._already_identified(dispatcher, tracker)
+        if self.is_locked(tracker):
+            dispatcher.utter_message(response="utter_identification_locked")
+            return events + self._clear_inputs(tracker) + [SlotSet(REQUESTED_SLOT, None)]
+
+        name_mode = self._name_mode(tracker)
+        values = await self._collect(dispatcher, tracker, domain)
+        events += [SlotSet(k, v) for k, v in values.items()]
+        name_mode = name_mode or self._name_mode(tracker)
+
+        email = tracker.get_slot("email")
+        first, last, zip_code = (tracker.get_slot(s) for s in NAME_SLOTS)
+        if not email and not (first and last and zip_code):
+            return events + [SlotSet(REQUESTED_SLOT, self._next_slot(tracker, name_mode))]
+
+        client = get_client()
+        try:
+            if email:
+                user_id = client.lookup_customer(email=email)
+            else:
+                user_id = client.lookup_customer(
+                    first_name=first, last_name=last, zip_code=zip_code
+                )
+            profile = client.get_customer(user_id)
+        except NotFound:
+            return events + self._failed(dispatcher, tracker, name_mode and not email)
+        except ShopError as exc:
+            logger.warning("identification: shop unavailable: %s", exc)
+            dispatcher.utter_message(response="utter_shop_unavailable")
+            return events + [SlotSet(REQUESTED_SLOT, None)]
+
+        customer_name = self._first_name(profile) or first or ""
+        dispatcher.utter_message(response="utter_identified", customer_name=customer_name)
+        return events + self._clear_inputs(tracker) + [
+            SlotSet("customer_id", user_id),
+            SlotSet("customer_name", customer_name),
+            SlotSet("identified", True),
+            SlotSet(REQUESTED_SLOT, None),
+        ]
+
+    # ------------------------------------------------------------------ internals
+    @staticmethod
+    def is_locked(tracker: Tracker) -> bool:
+        """True after MAX_ATTEMPTS failed lookups in this conversation."""
+        try:
+            return float(tracker.get_slot("id_attempts") or 0) >= MAX_ATTEMPTS
+        except (TypeError, ValueError):
+            return False
+
+    async def _collect(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        """Extract from free text, then validate what is new this turn; updates ``tracker``."""
+        before = {s: tracker.get_slot(s) for s in IDENTITY_SLOTS}
+        for slot in ("email", "zip", "first_name", "last_name"):
+            found = getattr(self, f"extract_{slot}")(dispatcher, tracker, domain)
+            tracker.slots.update(found)
+        # validate what this turn brought: new extractions and NLU entities (slot candidates)
+        candidates = {s: v for s, v in tracker.slots_to_validate().items() if s in IDENTITY_SLOTS}
+        candidates.update(
+            {s: tracker.get_slot(s) for s in IDENTITY_SLOTS if tracker.get_slot(s) != before[s]}
+        )
+        for slot, value in candidates.items():
+            if value is None:
+                continue
+            validate = getattr(self, f"validate_{slot}")
+            tracker.slots.update(validate(value, dispatcher, tracker, domain))
+        return {
+            s: tracker.get_slot(s)
+            for s in IDENTITY_SLOTS
+            if s in candidates or tracker.get_slot(s) != before[s]
+        }
+
+    def _name_mode(self, tracker: Tracker) -> bool:
+        """Name + zip instead of email: given one of them, asked one, or said so."""
+        if tracker.get_slot("email"):
+            return False
+        if any(tracker.get_slot(s) for s in NAME_SLOTS):
+            return True
+        if tracker.get_slot(REQUESTED_SLOT) in NAME_SLOTS:
+            return True
+        text = latest_text(tracker)
+        return bool(NAME_PREFERENCE_RE.search(text)) and not EMAIL_RE.search(text)
+
+    def _may_hold_name(self, tracker: Tracker) -> bool:
+        """Whether the free text may be a name: a name was asked, or it came with a zip."""
+        text = latest_text(tracker)
+        if not text or text.startswith("/") or "?" in text or EMAIL_RE.search(text):
+            return False
+        if latest_intent(tracker) in NOT_A_NAME_INTENTS:
+            return False
+        if tracker.get_slot(REQUESTED_SLOT) in ("first_name", "last_name"):
+            return True
+        return bool(ZIP_RE.search(text)) or bool(NAME_PREFERENCE_RE.search(text))
+
+    @staticmethod
+    def _clean_name(value: Any) -> Optional[str]:
+        text = " ".join(str(value or "").split()).strip(" .,;:!")
+        if not text or len(text) > 40 or any(ch.isdigit() for ch in text) or "@" in text:
+            return None
+        return " ".join(_name_case(w) for w in text.split())
+
+    @staticmethod
+    def _next_slot(tracker: Tracker, name_mode: bool) -> Optional[str]:
+        if not name_mode:
+            return "email"
+        return next((s for s in NAME_SLOTS if not tracker.get_slot(s)), "first_name")
+
+    @staticmethod
+    def _first_name(profile: Dict[str, Any]) -> Optional[str]:
+        name = profile.get("name")
+        if isinstance(name, dict):
+            return name.get("first_name")
+        if isinstance(name, str) and name.strip():
+            return name.split()[0]
+        return profile.get("first_name")
+
+    @staticmethod
+    def _clear_inputs(tracker: Tracker) -> Events:
+        for slot in IDENTITY_SLOTS:
+            tracker.slots[slot] = None
+        return [SlotSet(slot, None) for slot in IDENTITY_SLOTS]
+
+    def _failed(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, name_mode: bool
+    ) -> Events:
+        """One strike: ask again, or lock the conversation at the third."""
+        attempts = float(tracker.get_slot("id_attempts") or 0) + 1
+        events = self._clear_inputs(tracker) + [SlotSet("id_attempts", attempts)]
+        if attempts >= MAX_ATTEMPTS:
+            logger.info("identification locked for %s", tracker.sender_id)
+            dispatcher.utter_message(response="utter_identification_locked")
+            return events + [SlotSet(REQUESTED_SLOT, None)]
+        dispatcher.utter_message(response="utter_identification_failed")
+        return events + [SlotSet(REQUESTED_SLOT, "first_name" if name_mode else "email")]
+
+    def _already_identified(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
+        """One customer per conversation: other identity details change nothing."""
+        gave_details = any(tracker.get_slot(s) for s in IDENTITY_SLOTS) or bool(
+            EMAIL_RE.search(latest_text(tracker))
+        )
+        if gave_details:
+            dispatcher.utter_message(
+                response="utter_already_identified",
+                customer_name=tracker.get_slot("customer_name") or "",
+            )
+        return self._clear_inputs(tracker) + [SlotSet(REQUESTED_SLOT, None)]

@@ -1,0 +1,518 @@
+"""The only place that talks HTTP to the shop backend (contract: shared/ARCHITECTURE.md).
+
+Why one module: timeouts, retries, auth and error mapping are decided once, so every action
+fails the same polite way and no action can forget the customer scope header.
+
+- Reads (GET) are retried with exponential backoff (urllib3 ``Retry`` on a requests adapter).
+- Writes are never retried blindly: they go through a session without retries and carry an
+  ``Idempotency-Key``; repeating a write with the same key is safe (the shop returns the first
+  result), so a caller may retry *explicitly* with the same key.
+- Errors are typed: ``ShopUnavailable`` (connection error, timeout, 5xx, malformed JSON, auth
+  misconfiguration), ``NotFound`` (404), ``Conflict`` (409), ``Invalid`` (422/400), each
+  carrying the server's message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import threading
+import uuid
+from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SHOP_URL = "http://localhost:8000"
+DEFAULT_TIMEOUT = 3.0  # seconds to read a response (SHOP_TIMEOUT)
+DEFAULT_CONNECT_TIMEOUT = 1.5  # seconds to open the connection (SHOP_CONNECT_TIMEOUT)
+DEFAULT_RETRIES = 2  # extra attempts for reads (SHOP_RETRIES)
+DEFAULT_BACKOFF = 0.2  # seconds; doubled on each retry (SHOP_RETRY_BACKOFF)
+
+
+# --------------------------------------------------------------------------- errors
+class ShopError(Exception):
+    """Any failure talking to the shop; ``message`` is safe to log, not to show verbatim."""
+
+    def __init__(self, message: str, status: Optional[int] = None, code: Optional[str] = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+class ShopUnavailable(ShopError):
+    """The shop could not answer (down, timeout, 5xx, garbage): try later or hand off."""
+
+
+class NotFound(ShopError):
+    """404: unknown, or not this customer's (the shop does not tell which, on purpose)."""
+
+
+class Conflict(ShopError):
+    """409: the order is in the wrong state for this change (RETAIL_RULES.md)."""
+
+
+class Invalid(ShopError):
+    """422/400: the input breaks a rule; ``message`` says which."""
+
+
+# --------------------------------------------------------------------------- helpers
+_ORDER_ID_RE = re.compile(r"^#?\s*W\s*(\d(?:\s*\d){6})$", re.IGNORECASE)
+_ORDER_ID_IN_TEXT_RE = re.compile(r"\b[wW]\s?(\d{7})\b")
+
+
+def normalize_order_id(raw: Optional[str]) -> Optional[str]:
+    """Canonical ``#W1234567`` for ``w 1234567``, ``#w1234567``, ``W1234567``...; else None.
+
+    Returns None for anything that is not an order id, so callers can say "not found"
+    without sending junk to the shop.
+    """
+    if raw is None:
+        return None
+    text = str(raw).strip().strip(".,;:!?\"'()[]")
+    match = _ORDER_ID_RE.match(text)
+    if not match:
+        # a bare 7-digit number is what people type when they drop the "W"
+        digits = re.sub(r"\s+", "", text.lstrip("#"))
+        if re.fullmatch(r"\d{7}", digits):
+            return f"#W{digits}"
+        return None
+    return "#W" + re.sub(r"\s+", "", match.group(1))
+
+
+def find_order_id(text: Optional[str]) -> Optional[str]:
+    """First order id written anywhere in free text (``... order w 1234567 ...``)."""
+    if not text:
+        return None
+    match = _ORDER_ID_IN_TEXT_RE.search(text)
+    return f"#W{match.group(1)}" if match else None
+
+
+def idempotency_key(*parts: Any) -> str:
+    """A stable key from the parts that make a write unique (conversation, action, input).
+
+    Deterministic on purpose: if Rasa re-runs the same action for the same message, the shop
+    sees the same key and does nothing twice.
+    """
+    joined = "\x1f".join(str(p) for p in parts)
+    return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:40]
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, "") or default)
+    except ValueError:
+        logger.warning("ignoring bad %s=%r", name, os.environ.get(name))
+        return default
+
+
+# --------------------------------------------------------------------------- client
+class ShopClient:
+    """Typed access to the shop backend; one instance per (URL, token, timeout) settings."""
+
+    def __init__(
+        self,
+        base_url: Optional[str] = None,
+        token: Optional[str] = None,
+        timeout: Optional[float] = None,
+        connect_timeout: Optional[float] = None,
+        retries: Optional[int] = None,
+        backoff: Optional[float] = None,
+    ) -> None:
+        self.base_url = (base_url or os.environ.get("SHOP_URL") or DEFAULT_SHOP_URL).rstrip("/")
+        self.token = token if token is not None else os.environ.get("SHOP_API_TOKEN", "")
+        read = timeout if timeout is not None else _env_float("SHOP_TIMEOUT", DEFAULT_TIMEOUT)
+        connect = (
+            connect_timeout
+            if connect_timeout is not None
+            else _env_float("SHOP_CONNECT_TIMEOUT", min(DEFAULT_CONNECT_TIMEOUT, read))
+        )
+        self.timeout: Tuple[float, float] = (connect, read)
+        n_retries = (
+            retries if retries is not None else int(_env_float("SHOP_RETRIES", DEFAULT_RETRIES))
+        )
+        backoff_factor = (
+            backoff if backoff is not None else _env_float("SHOP_RETRY_BACKOFF", DEFAULT_BACKOFF)
+        )
+        read_retry = Retry(
+            total=n_retries,
+            connect=n_retries,
+            read=n_retries,
+            status=n_retries,
+            other=0,
+            allowed_methods=frozenset({"GET"}),
+            status_forcelist=(500, 502, 503, 504),
+            backoff_factor=backoff_factor,
+            raise_on_status=False,  # we map the final 5xx ourselves
+            respect_retry_after_header=False,  # never sleep longer than our budget
+        )
+        self._reads = self._session(read_retry)
+        # no retries at all for writes: a timed-out POST may have happened already
+        self._writes = self._session(Retry(total=0, connect=0, read=0, redirect=0, status=0,
+                                           raise_on_status=False))
+
+    @staticmethod
+    def _session(retry: Retry) -> requests.Session:
+        session = requests.Session()
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=8)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+    def close(self) -> None:
+        """Release pooled connections (tests and shutdown)."""
+        self._reads.close()
+        self._writes.close()
+
+    # ------------------------------------------------------------------ transport
+    def _headers(
+        self, customer_id: Optional[str], idem_key: Optional[str] = None
+    ) -> Dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if customer_id:
+            headers["X-Customer-Id"] = customer_id
+        if idem_key:
+            headers["Idempotency-Key"] = idem_key
+        return headers
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        customer_id: Optional[str] = None,
+        params: Optional[Dict[str, Any]] = None,
+        body: Optional[Dict[str, Any]] = None,
+        idem_key: Optional[str] = None,
+    ) -> Any:
+        session = self._reads if method == "GET" else self._writes
+        if method != "GET" and not idem_key:
+            idem_key = uuid.uuid4().hex
+        url = self.base_url + path
+        try:
+            response = session.request(
+                method,
+                url,
+                params=params,
+                json=body,
+                headers=self._headers(customer_id, idem_key),
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:  # connection refused, timeout, retries used up
+            logger.warning("shop %s %s failed: %s", method, path, exc)
+            raise ShopUnavailable(f"shop unreachable: {exc.__class__.__name__}") from exc
+        return self._parse(method, path, response)
+
+    @staticmethod
+    def _error_details(response: requests.Response) -> Tuple[str, Optional[str]]:
+        """The server's ``{"error": {"code", "message"}}`` (or FastAPI's ``detail``)."""
+        try:
+            payload = response.json()
+        except ValueError:
+            return (response.text or response.reason or "error")[:300], None
+        if isinstance(payload, dict):
+            err = payload.get("error")
+            if isinstance(err, dict):
+                return str(err.get("message") or err.get("code") or "error"), err.get("code")
+            detail = payload.get("detail")
+            if isinstance(detail, str):
+                return detail, None
+            if isinstance(detail, list) and detail:
+                first = detail[0]
+                if isinstance(first, dict):
+                    return str(first.get("msg", first)), "validation_error"
+        return str(payload)[:300], None
+
+    def _parse(self, method: str, path: str, response: requests.Response) -> Any:
+        status = response.status_code
+        if status >= 500:
+            logger.warning("shop %s %s -> %s", method, path, status)
+            raise ShopUnavailable(f"shop error {status}", status=status)
+        if status >= 400:
+            message, code = self._error_details(response)
+            if status == 404:
+                raise NotFound(message, status, code)
+            if status == 409:
+                raise Conflict(message, status, code)
+            if status in (400, 422):
+                raise Invalid(message, status, code)
+            if status in (401, 403):
+                # a configuration problem (token), not something the shopper can fix
+                logger.error("shop rejected our credentials on %s %s: %s", method, path, message)
+                raise ShopUnavailable(f"shop auth failed: {message}", status, code)
+            raise ShopError(message, status, code)
+        if status == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            logger.warning("shop %s %s returned malformed JSON", method, path)
+            raise ShopUnavailable("malformed JSON from shop", status=status) from exc
+
+    def _get(self, path: str, **kwargs: Any) -> Any:
+        return self._request("GET", path, **kwargs)
+
+    def _post(self, path: str, **kwargs: Any) -> Any:
+        return self._request("POST", path, **kwargs)
+
+    @staticmethod
+    def _order_path(order_id: str, suffix: str = "") -> str:
+        canonical = normalize_order_id(order_id)
+        if canonical is None:
+            # don't send garbage; behave as the shop would for an unknown id
+            raise NotFound(f"not an order id: {order_id!r}", 404, "not_found")
+        return f"/orders/{quote(canonical, safe='')}{suffix}"
+
+    # ------------------------------------------------------------------ reads
+    def health(self) -> bool:
+        """True when the shop and its database answer."""
+        try:
+            self._get("/health")
+        except ShopError:
+            return False
+        return True
+
+    def lookup_customer(
+        self,
+        email: Optional[str] = None,
+        first_name: Optional[str] = None,
+        last_name: Optional[str] = None,
+        zip_code: Optional[str] = None,
+    ) -> str:
+        """The user id for an email, or for first name + last name + zip; NotFound otherwise."""
+        if email:
+            params = {"email": email.strip()}
+        elif first_name and last_name and zip_code:
+            params = {
+                "first_name": first_name.strip(),
+                "last_name": last_name.strip(),
+                "zip": zip_code.strip(),
+            }
+        else:
+            raise Invalid("email, or first name + last name + zip, is required")
+        data = self._get("/customers/lookup", params=params)
+        user_id = data.get("user_id") if isinstance(data, dict) else None
+        if not user_id:
+            raise ShopUnavailable("lookup answer without user_id")
+        return str(user_id)
+
+    def get_customer(self, customer_id: str) -> Dict[str, Any]:
+        """The shopper's profile (name, email, address, payment methods, order ids)."""
+        return self._get(f"/customers/{quote(customer_id, safe='')}", customer_id=customer_id)
+
+    def get_order(self, order_id: str, customer_id: str) -> Dict[str, Any]:
+        """One order of this customer; NotFound if unknown or someone else's."""
+        return self._get(self._order_path(order_id), customer_id=customer_id)
+
+    def customer_order_ids(self, customer_id: str) -> List[str]:
+        """The ids of the shopper's orders, as the profile lists them."""
+        profile = self.get_customer(customer_id)
+        ids = profile.get("orders") or profile.get("order_ids") or []
+        return [str(i) for i in ids]
+
+    def list_orders(self, customer_id: str) -> List[Dict[str, Any]]:
+        """Every order of the shopper (one GET each; customers have a handful)."""
+        orders = []
+        for order_id in self.customer_order_ids(customer_id):
+            try:
+                orders.append(self.get_order(order_id, customer_id))
+            except NotFound:
+                logger.warning("order %s listed in profile but not found", order_id)
+        return orders
+
+    def list_products(self) -> List[Dict[str, Any]]:
+        """The catalog; accepts a bare list or ``{"products": [...]}``/a dict keyed by id."""
+        data = self._get("/products")
+        if isinstance(data, dict):
+            data = data.get("products", data.get("items", data))
+            if isinstance(data, dict):
+                data = list(data.values())
+        if not isinstance(data, list):
+            raise ShopUnavailable("unexpected /products payload")
+        return data
+
+    def get_product(self, product_id: str) -> Dict[str, Any]:
+        """One product with all its variants."""
+        return self._get(f"/products/{quote(str(product_id), safe='')}")
+
+    def get_shipment(self, tracking_id: str) -> Dict[str, Any]:
+        """Carrier, status and dated events of one tracking number."""
+        return self._get(f"/shipments/{quote(str(tracking_id), safe='')}")
+
+    def get_handoff(self, ticket_id: str) -> Dict[str, Any]:
+        """A handoff ticket (used by tests and by agents' tooling)."""
+        return self._get(f"/handoffs/{quote(str(ticket_id), safe='')}")
+
+    # ------------------------------------------------------------------ writes
+    def create_handoff(
+        self,
+        summary: str,
+        customer_id: Optional[str] = None,
+        conversation_id: Optional[str] = None,
+        reason: Optional[str] = None,
+        idem_key: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Open a human-agent ticket (``{"id", "status", "summary", ...}``)."""
+        body: Dict[str, Any] = {"summary": summary[:4000]}
+        if reason:
+            body["reason"] = reason[:500]
+        if customer_id:
+            body["user_id"] = customer_id
+        if conversation_id:
+            body["conversation_id"] = conversation_id[:200]
+        data = self._post("/handoffs", customer_id=customer_id, body=body, idem_key=idem_key)
+        if not isinstance(data, dict) or not data.get("id"):
+            raise ShopUnavailable("unexpected /handoffs payload")
+        return data
+
+    def cancel_order(
+        self, order_id: str, customer_id: str, reason: str, idem_key: Optional[str] = None
+    ) -> Dict[str, Any]:
+        """Cancel a pending order ("no longer needed" / "ordered by mistake")."""
+        return self._post(
+            self._order_path(order_id, "/cancel"),
+            customer_id=customer_id,
+            body={"reason": reason},
+            idem_key=idem_key,
+        )
+
+    def modify_order_address(
+        self,
+        order_id: str,
+        customer_id: str,
+        address: Dict[str, str],
+        idem_key: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """New shipping address of a pending order."""
+        return self._post(
+            self._order_path(order_id, "/address"),
+            customer_id=customer_id,
+            body=address,
+            idem_key=idem_key,
+        )
+
+    def modify_order_payment(
+        self,
+        order_id: str,
+        customer_id: str,
+        payment_method_id: str,
+        idem_key: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Switch the single payment of a pending order to another method."""
+        return self._post(
+            self._order_path(order_id, "/payment"),
+            customer_id=customer_id,
+            body={"payment_method_id": payment_method_id},
+            idem_key=idem_key,
+        )
+
+    def modify_order_items(
+        self,
+        order_id: str,
+        customer_id: str,
+        item_ids: List[str],
+        new_item_ids: List[str],
+        payment_method_id: str,
+        idem_key: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Swap items of a pending order for other variants (once per order)."""
+        return self._post(
+            self._order_path(order_id, "/items"),
+            customer_id=customer_id,
+            body={
+                "item_ids": list(item_ids),
+                "new_item_ids": list(new_item_ids),
+                "payment_method_id": payment_method_id,
+            },
+            idem_key=idem_key,
+        )
+
+    def return_order(
+        self,
+        order_id: str,
+        customer_id: str,
+        item_ids: List[str],
+        payment_method_id: str,
+        reason: Optional[str] = None,
+        idem_key: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Request a return of delivered items."""
+        body: Dict[str, Any] = {"item_ids": list(item_ids), "payment_method_id": payment_method_id}
+        if reason:
+            body["reason"] = reason
+        return self._post(
+            self._order_path(order_id, "/return"),
+            customer_id=customer_id,
+            body=body,
+            idem_key=idem_key,
+        )
+
+    def exchange_order(
+        self,
+        order_id: str,
+        customer_id: str,
+        item_ids: List[str],
+        new_item_ids: List[str],
+        payment_method_id: str,
+        idem_key: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Request an exchange of delivered items for other variants."""
+        return self._post(
+            self._order_path(order_id, "/exchange"),
+            customer_id=customer_id,
+            body={
+                "item_ids": list(item_ids),
+                "new_item_ids": list(new_item_ids),
+                "payment_method_id": payment_method_id,
+            },
+            idem_key=idem_key,
+        )
+
+    def update_default_address(
+        self, customer_id: str, address: Dict[str, str], idem_key: Optional[str] = None
+    ) -> Dict[str, Any]:
+        """New default address of the customer (existing orders keep theirs)."""
+        return self._request(
+            "PUT",
+            f"/customers/{quote(customer_id, safe='')}/address",
+            customer_id=customer_id,
+            body=address,
+            idem_key=idem_key,
+        )
+
+
+# --------------------------------------------------------------------------- shared instance
+_clients: Dict[Tuple[str, ...], ShopClient] = {}
+_lock = threading.Lock()
+
+
+def get_client() -> ShopClient:
+    """The client for the current environment settings (re-read on each call, cached).
+
+    Re-reading lets tests and operators point ``SHOP_URL`` elsewhere without restarts.
+    """
+    key = tuple(
+        os.environ.get(name, "")
+        for name in (
+            "SHOP_URL",
+            "SHOP_API_TOKEN",
+            "SHOP_TIMEOUT",
+            "SHOP_CONNECT_TIMEOUT",
+            "SHOP_RETRIES",
+            "SHOP_RETRY_BACKOFF",
+        )
+    )
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = ShopClient()
+        return client
