@@ -44,7 +44,7 @@ RASA := $(VENV)/bin/rasa
 PIP_QUIET := --quiet --disable-pip-version-check
 
 .PHONY: help install train run shop shop-reset llm actions rasa web shell test lint validate \
-        pytest test-stories test-nlu bench clean
+        pytest pytest-services pytest-assistant test-stories test-nlu bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -55,15 +55,22 @@ $(VENV)/.installed: requirements/rasa.in requirements/rasa.lock requirements/ras
 	$(PY) -m pip install $(PIP_QUIET) --no-deps -r requirements/rasa-nodeps.txt
 	@touch $@
 
-$(SVC_VENV)/.installed: requirements/services.in requirements/services.lock
+$(SVC_VENV)/.installed: requirements/services.in requirements/services.lock requirements/services-nodeps.txt
 	@test -x $(SVC_PY) || $(PYTHON311) -m venv $(SVC_VENV)
 	$(SVC_PY) -m pip install $(PIP_QUIET) -r requirements/services.in -c requirements/services.lock
+	$(SVC_PY) -m pip install $(PIP_QUIET) --no-deps -r requirements/services-nodeps.txt
 	@touch $@
+
+# The LLM's GGUF weights are dequantised once into safetensors so the service starts in ~1 s.
+LLM_CONVERTED := var/models/.converted
+$(LLM_CONVERTED): $(SVC_VENV)/.installed
+	$(SVC_PY) -m llm.convert
+	@mkdir -p $(@D) && touch $@
 
 .env: .env.example
 	@test -f .env || $(PYTHON310) scripts/make_env.py
 
-install: $(VENV)/.installed $(SVC_VENV)/.installed .env  ## build both venvs (quick when they exist)
+install: $(VENV)/.installed $(SVC_VENV)/.installed $(LLM_CONVERTED) .env  ## build both venvs (quick when they exist)
 	@mkdir -p var models results
 
 # ---------------------------------------------------------------- model
@@ -80,6 +87,18 @@ export MAKE_CMD
 
 run: install models/.latest  ## install if needed, train if no model, start every process
 	$(VENV)/bin/honcho -f Procfile start
+
+shop: install  ## the shop backend (orders, customers, catalog, returns, logistics, handoffs) on SHOP_PORT
+	$(SVC_PY) -m shop
+
+shop-reset: install  ## rebuild the shop database from the seed data
+	$(SVC_PY) -m shop.reset
+
+llm: install  ## the LLM service (OpenAI-compatible, local SmolLM2 + MiniLM) on LLM_PORT
+	$(SVC_PY) -m llm
+
+web: install  ## the shopper web chat page on WEB_PORT
+	$(PY) -m web
 
 actions: install  ## the action server (rasa-sdk) on ACTIONS_PORT
 	$(RASA) run actions --actions actions --port $(ACTIONS_PORT)
@@ -106,8 +125,14 @@ test-stories: train  ## conversation fixtures in tests/ (fails on any wrong pred
 test-nlu: train  ## NLU report and intent confusion matrix on the held-out examples, in results/nlu
 	$(RASA) test nlu --model models --nlu tests/nlu --out results/nlu
 
-pytest: train  ## pytest suites
-	$(VENV)/bin/pytest -q -p no:cacheprovider tests/python
+PYTEST := -p no:cacheprovider -q -rfEs
+pytest: pytest-services pytest-assistant  ## every pytest suite
+
+pytest-services: install  ## shop backend and LLM service suites (services venv)
+	$(SVC_PY) -m pytest $(PYTEST) shop/tests llm/tests
+
+pytest-assistant: train  ## actions, whole conversations over REST, browser test (Rasa venv)
+	$(PY) -m pytest $(PYTEST) addons/tests actions/tests tests/conversations web/tests
 
 test: lint validate train test-stories test-nlu pytest  ## everything CI runs
 	@echo "make test: all checks passed"
