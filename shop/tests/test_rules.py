@@ -1,4 +1,4 @@
-"""Every rule of RETAIL_RULES.md, on SQLite and PostgreSQL: effects exact, refusals change nothing."""
+"""Every rule of RETAIL_RULES.md on SQLite and PostgreSQL; refusals change nothing."""
 
 from __future__ import annotations
 
