@@ -7,7 +7,7 @@ OpenAI-compatible LLM to answer only from them, checks the answer against them a
 
 Settings: LLM_BASE_URL (default http://localhost:8081/v1), LLM_MODEL (empty = the embedded
 SmolLM2), LLM_API_KEY (empty = no Authorization header), LLM_TIMEOUT (seconds, default 8),
-LLM_MAX_TOKENS (default 48).
+LLM_MAX_TOKENS (default 40).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class LLMConfig:
     model: str = DEFAULT_MODEL
     api_key: str = ""
     timeout: float = 8.0
-    max_tokens: int = 48
+    max_tokens: int = 40
 
     @classmethod
     def from_env(cls) -> LLMConfig:
@@ -66,7 +66,7 @@ class LLMConfig:
             model=os.environ.get("LLM_MODEL") or DEFAULT_MODEL,
             api_key=os.environ.get("LLM_API_KEY") or "",
             timeout=float(os.environ.get("LLM_TIMEOUT") or 8),
-            max_tokens=int(os.environ.get("LLM_MAX_TOKENS") or 48),
+            max_tokens=int(os.environ.get("LLM_MAX_TOKENS") or 40),
         )
 
 
@@ -265,14 +265,16 @@ class Answer:
     """What the fallback action needs to reply.
 
     kind: "answered" (LLM text, checked against the passages), "passage" (best passage quoted,
-    with `title`), "offtopic" (polite redirect), "error" (apologise, offer a human agent).
+    with `title`), "offtopic" (polite redirect), "error" (apologise, offer a human agent; the
+    best passage, when retrieval worked, is in `title`/`passage` and may be quoted).
     """
 
     text: str
     kind: Kind
     supported: bool
     sources: list[str] = field(default_factory=list)
-    title: Optional[str] = None
+    title: Optional[str] = None  # title of the best passage
+    passage: Optional[str] = None  # text of the best passage (also set on errors, to quote)
     offer_flow: Optional[str] = None  # e.g. "cancel": offer to start that confirmed flow
     error: Optional[str] = None  # error class name for logs/metrics, never shown to shoppers
     reason: Optional[str] = None  # why an LLM answer was replaced by the passage (for logs/eval)
@@ -328,7 +330,8 @@ def _tidy(text: str) -> str:
 def _passage_answer(best: Hit, sources: list[str], reason: str, llm_text: Optional[str],
                     offer: Optional[str] = None) -> Answer:
     return Answer(text=best.passage.text, kind="passage", supported=True, sources=sources,
-                  title=best.passage.title, offer_flow=offer, reason=reason, llm_text=llm_text)
+                  title=best.passage.title, passage=best.passage.text, offer_flow=offer,
+                  reason=reason, llm_text=llm_text)
 
 
 def grounded_answer(question: str, shopper_facts: Optional[str] = None, *,
@@ -361,11 +364,11 @@ def _grounded_answer(question: str, shopper_facts: Optional[str],
     except LLMError as exc:
         log.warning("LLM failed: %s: %s", type(exc).__name__, exc)
         return Answer(ERROR_REPLY, "error", False, sources=sources, title=best.passage.title,
-                      error=type(exc).__name__)
+                      passage=best.passage.text, error=type(exc).__name__)
     text = _tidy(raw)
     if not text or not re.search(r"[A-Za-z]{2}", text):
         return Answer(ERROR_REPLY, "error", False, sources=sources, title=best.passage.title,
-                      error="LLMBadResponse", llm_text=raw)
+                      passage=best.passage.text, error="LLMBadResponse", llm_text=raw)
     claimed = change_claim(text)
     if claimed:
         return _passage_answer(best, sources, f"claimed a change ({claimed})", raw, claimed)
@@ -376,7 +379,7 @@ def _grounded_answer(question: str, shopper_facts: Optional[str],
     if reason:
         return _passage_answer(best, sources, reason, raw, asked_change)
     return Answer(text, "answered", True, sources=sources, title=best.passage.title,
-                  offer_flow=asked_change, llm_text=raw)
+                  passage=best.passage.text, offer_flow=asked_change, llm_text=raw)
 
 
 def _wants_change(question: str) -> bool:
@@ -393,6 +396,9 @@ def format_reply(answer: Answer) -> str:
         reply = answer.text
     elif answer.kind == "passage":
         reply = f"Here is what our help pages say ({answer.title}): {answer.text}"
+    elif answer.kind == "error" and answer.passage:
+        reply = (f"Sorry, I can't answer that fully right now. Our help page ({answer.title}) "
+                 f"says: {answer.passage} Would you like me to connect you with a human agent?")
     else:
         reply = answer.text  # OFFTOPIC_REPLY or ERROR_REPLY
     if answer.offer_flow and answer.kind in ("answered", "passage"):
