@@ -46,11 +46,11 @@ def _mentions(text: str, value: str) -> bool:
     sizes = {m.lower() for m in SIZE_WORDS.findall(text)}
     if value.lower() in sizes:
         return True
-    if value.isdigit() or (len(value) <= 3 and value.isalpha()):
-        # "M", "XL": exact capitals as a word; digits only after "size"
-        return not value.isdigit() and bool(
-            re.search(rf"(?<![\w'’]){re.escape(value)}(?![\w'’])", text)
-        )
+    if value.isdigit():
+        return False  # "7", "10": only as "size 7"
+    if len(value) <= 3 and value.isupper():
+        # "M", "XL", "PVC": as a capitalised word only, so "I'm" or "a" are not sizes
+        return bool(re.search(rf"(?<![\w'’]){re.escape(value)}(?![\w'’])", text))
     return bool(re.search(rf"(?<![\w-]){re.escape(value.lower())}(?![\w-])", text.lower()))
 
 

@@ -1,0 +1,63 @@
+"""action_handoff opens a real ticket with a useful summary; action_fallback never stays silent."""
+
+from __future__ import annotations
+
+from actions.fallback import ActionFallback
+from actions.handoff import ActionHandoff
+from actions.orders import ActionOrderStatus
+from actions.tests.conftest import MOHAMED, Conversation, identified_slots
+
+
+def test_handoff_creates_a_ticket_with_the_summary(domain: dict, client) -> None:
+    convo = Conversation(domain, slots=identified_slots(MOHAMED))
+    convo.user("status of W8844578", intent="order_status", order_id="W8844578")
+    convo.run(ActionOrderStatus())
+    convo.user("I want to cancel it", intent="cancel_order")
+    convo.user("let me talk to a human", intent="request_human")
+    result = convo.run(ActionHandoff())
+
+    assert result.responses == ["utter_handoff_created"]
+    ticket_id = result.slot("handoff_ticket")
+    assert f"I've opened ticket {ticket_id}" in result.text
+
+    ticket = client.get_handoff(ticket_id)
+    assert ticket["id"] == ticket_id
+    assert ticket["user_id"] == MOHAMED["user_id"]
+    assert ticket["conversation_id"] == convo.sender
+    summary = ticket["summary"]
+    assert "Reason: shopper wants to cancel an order." in summary
+    assert "Customer: Mohamed (user id mohamed_li_1979)." in summary
+    assert "Orders discussed: #W8844578." in summary
+    assert "- [cancel_order] I want to cancel it" in summary
+    assert "showed an order's status" in summary
+
+
+def test_handoff_is_idempotent_per_turn(domain: dict) -> None:
+    convo = Conversation(domain)
+    convo.user("human please", intent="request_human")
+    first = convo.run(ActionHandoff()).slot("handoff_ticket")
+    again = convo.run(ActionHandoff()).slot("handoff_ticket")  # Rasa re-running the action
+    assert first == again
+    convo.user("another human please", intent="request_human")
+    assert convo.run(ActionHandoff()).slot("handoff_ticket") != first
+
+
+def test_handoff_for_an_unidentified_shopper(domain: dict, client) -> None:
+    convo = Conversation(domain, slots={"id_attempts": 3.0})
+    convo.user("agent", intent="request_human")
+    ticket = client.get_handoff(convo.run(ActionHandoff()).slot("handoff_ticket"))
+    assert ticket["user_id"] is None
+    assert "Customer: not identified." in ticket["summary"]
+    assert "could not be identified" in ticket["summary"]
+
+
+def test_fallback_out_of_scope(convo: Conversation) -> None:
+    convo.user("what's the weather like?", intent="out_of_scope")
+    assert convo.run(ActionFallback()).responses == ["utter_out_of_scope"]
+
+
+def test_fallback_low_confidence(convo: Conversation) -> None:
+    convo.user("asdf qwer", intent="nlu_fallback")
+    result = convo.run(ActionFallback())
+    assert result.responses == ["utter_default"]
+    assert "I can help with orders" in result.text

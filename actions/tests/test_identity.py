@@ -1,0 +1,143 @@
+"""validate_identify_form against the real shop: email, name + zip, failures, lock, one customer."""
+
+from __future__ import annotations
+
+from actions.identity import ValidateIdentifyForm
+from actions.orders import ActionResumeRequest
+from actions.tests.conftest import MOHAMED, NOAH, Conversation, identified_slots
+
+FORM = ValidateIdentifyForm()
+
+
+def test_activation_remembers_the_task_and_asks_for_email(convo: Conversation) -> None:
+    convo.user("where is my order W8844578?", intent="order_status", order_id="W8844578")
+    result = convo.run(FORM, form=True)
+    assert result.slot("pending_request") == "order_status"
+    assert result.slot("requested_slot") == "email"
+    assert result.messages == []  # Rasa's form asks utter_ask_email
+    assert convo.slots["identified"] is False
+
+
+def test_email_in_free_text_identifies_then_the_task_resumes(convo: Conversation) -> None:
+    convo.user("status of order #W8844578 please", intent="order_status", order_id="#W8844578")
+    convo.run(FORM, form=True)
+    convo.user(f"sure, it's {MOHAMED['email'].upper()}", intent="inform")
+    result = convo.run(FORM, form=True)
+    assert result.responses == ["utter_identified"]
+    assert "Thanks, Mohamed" in result.text
+    assert convo.slots["customer_id"] == MOHAMED["user_id"]
+    assert convo.slots["identified"] is True
+    assert convo.slots["customer_name"] == "Mohamed"
+    assert convo.slots["email"] is None  # identification inputs are not kept
+    assert result.slot("requested_slot") is None  # form done
+
+    resumed = convo.run(ActionResumeRequest())
+    assert "Order #W8844578 is pending" in resumed.text
+    assert convo.slots["pending_request"] is None
+
+
+def test_email_entity_identifies(convo: Conversation) -> None:
+    convo.user("list my orders", intent="list_orders")
+    convo.run(FORM, form=True)
+    convo.user(MOHAMED["email"], intent="inform", email=MOHAMED["email"])
+    result = convo.run(FORM, form=True)
+    assert result.responses == ["utter_identified"]
+    assert convo.slots["customer_id"] == MOHAMED["user_id"]
+    assert convo.run(ActionResumeRequest()).text.startswith("You have 4 orders")
+
+
+def test_name_and_zip_in_one_message(convo: Conversation) -> None:
+    convo.user("track my package", intent="track_order")
+    convo.run(FORM, form=True)
+    convo.user("mohamed li 43209", intent="inform")
+    result = convo.run(FORM, form=True)
+    assert result.responses == ["utter_identified"]
+    assert convo.slots["customer_id"] == MOHAMED["user_id"]
+    assert convo.slots["first_name"] is None and convo.slots["zip"] is None
+
+
+def test_name_and_zip_step_by_step(convo: Conversation) -> None:
+    convo.user("where's my order", intent="order_status")
+    convo.run(FORM, form=True)
+    convo.user("I don't have an email, can I use my name?", intent="inform")
+    assert convo.run(FORM, form=True).slot("requested_slot") == "first_name"
+    convo.user("Mohamed", intent="inform")
+    assert convo.run(FORM, form=True).slot("requested_slot") == "last_name"
+    convo.user("it's Li", intent="inform")
+    assert convo.run(FORM, form=True).slot("requested_slot") == "zip"
+    convo.user("zip is 43209", intent="inform")
+    result = convo.run(FORM, form=True)
+    assert result.responses == ["utter_identified"]
+    assert convo.slots["customer_id"] == MOHAMED["user_id"]
+
+
+def test_name_entities_with_wrong_zip_fail_and_ask_again_by_name(convo: Conversation) -> None:
+    convo.user("where's my order", intent="order_status")
+    convo.run(FORM, form=True)
+    convo.user(
+        "Mohamed Li 99999", intent="inform", first_name="Mohamed", last_name="Li", zip="99999"
+    )
+    result = convo.run(FORM, form=True)
+    assert result.responses == ["utter_identification_failed"]
+    assert convo.slots["id_attempts"] == 1
+    assert convo.slots["identified"] is False and convo.slots["customer_id"] is None
+    assert result.slot("requested_slot") == "first_name"
+    assert all(convo.slots[s] is None for s in ("first_name", "last_name", "zip"))
+
+
+def test_three_failures_lock_the_conversation(convo: Conversation) -> None:
+    convo.user("my orders", intent="list_orders")
+    convo.run(FORM, form=True)
+    for attempt in (1, 2):
+        convo.user(f"nobody{attempt}@example.com", intent="inform")
+        result = convo.run(FORM, form=True)
+        assert result.responses == ["utter_identification_failed"]
+        assert result.slot("requested_slot") == "email"
+        assert convo.slots["id_attempts"] == attempt
+    convo.user("nobody3@example.com", intent="inform")
+    result = convo.run(FORM, form=True)
+    assert result.responses == ["utter_identification_locked"]
+    assert result.slot("requested_slot") is None  # the form ends
+    assert convo.slots["id_attempts"] == 3 and convo.slots["identified"] is False
+
+    # later, even the right email is refused in this conversation
+    convo.user(MOHAMED["email"], intent="inform", email=MOHAMED["email"])
+    result = convo.run(FORM, form=True)
+    assert result.responses == ["utter_identification_locked"]
+    assert convo.slots["customer_id"] is None and convo.slots["identified"] is False
+    assert convo.slots["email"] is None
+    # and the pending task does not run
+    resumed = convo.run(ActionResumeRequest())
+    assert resumed.messages == [] and convo.slots["pending_request"] is None
+
+
+def test_already_identified_with_another_identity_changes_nothing(domain: dict) -> None:
+    convo = Conversation(domain, slots=identified_slots(MOHAMED))
+    convo.user(f"actually I'm {NOAH['email']}", intent="inform", email=NOAH["email"])
+    result = convo.run(FORM, form=True)
+    assert result.responses == ["utter_already_identified"]
+    assert "already identified as Mohamed" in result.text
+    assert not result.sets("customer_id")
+    assert convo.slots["customer_id"] == MOHAMED["user_id"]
+    assert convo.slots["email"] is None
+    assert result.slot("requested_slot") is None
+
+
+def test_invalid_email_is_asked_again_without_a_strike(convo: Conversation) -> None:
+    convo.user("my orders", intent="list_orders")
+    convo.run(FORM, form=True)
+    convo.user("john@", intent="inform", email="john@")
+    result = convo.run(FORM, form=True)
+    assert "doesn't look like an email" in result.text
+    assert convo.slots["id_attempts"] == 0
+    assert result.slot("requested_slot") == "email"
+
+
+def test_digression_leaves_the_slots_alone(convo: Conversation) -> None:
+    """No slot set besides requested_slot: Rasa rejects the form and the FAQ rule answers."""
+    convo.user("my orders", intent="list_orders")
+    convo.run(FORM, form=True)
+    convo.user("how long do refunds take?", intent="faq")
+    result = convo.run(FORM, form=True)
+    assert result.messages == []
+    assert {e["name"] for e in result.events if e["event"] == "slot"} <= {"requested_slot"}

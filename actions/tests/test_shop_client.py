@@ -1,0 +1,193 @@
+"""ShopClient against a scripted fake server: retries, typed errors, headers, idempotency."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Dict, Iterator, List, Tuple
+
+import pytest
+
+from actions.shop_client import (
+    Conflict,
+    Invalid,
+    NotFound,
+    ShopClient,
+    ShopUnavailable,
+    find_order_id,
+    idempotency_key,
+    normalize_order_id,
+)
+
+pytestmark = pytest.mark.no_shop
+
+
+class FakeShop:
+    """Answers each path with a scripted (status, body, delay) and records the requests."""
+
+    def __init__(self) -> None:
+        self.routes: Dict[str, Tuple[int, str, float]] = {}
+        self.requests: List[Tuple[str, str, Dict[str, str], str]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode() if length else ""
+                fake.requests.append((self.command, self.path, dict(self.headers), body))
+                status, payload, delay = fake.routes.get(
+                    self.path.split("?")[0], (404, '{"error":{"code":"nf","message":"nope"}}', 0)
+                )
+                time.sleep(delay)
+                data = payload.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = _serve
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def count(self, method: str, path_prefix: str) -> int:
+        return sum(1 for m, p, _, _ in self.requests if m == method and p.startswith(path_prefix))
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeShop]:
+    server = FakeShop()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+@pytest.fixture
+def client(fake: FakeShop) -> Iterator[ShopClient]:
+    c = ShopClient(base_url=fake.url, token="tok", timeout=0.5, connect_timeout=0.5,
+                   retries=2, backoff=0.01)
+    yield c
+    c.close()
+
+
+ORDER = json.dumps({"order_id": "#W1234567", "status": "pending", "items": []})
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("#W1234567", "#W1234567"), ("W1234567", "#W1234567"), ("w1234567", "#W1234567"),
+        ("w 1234567", "#W1234567"), ("#w 123 4567", "#W1234567"), (" #W1234567. ", "#W1234567"),
+        ("1234567", "#W1234567"), ("W123456", None), ("W12345678", None), ("banana", None),
+        ("", None), (None, None),
+    ],
+)
+def test_normalize_order_id(raw, expected) -> None:
+    assert normalize_order_id(raw) == expected
+
+
+def test_find_order_id_in_text() -> None:
+    assert find_order_id("no, I meant w 7654321 sorry") == "#W7654321"
+    assert find_order_id("show 1234567") is None
+
+
+def test_idempotency_key_is_stable() -> None:
+    assert idempotency_key("a", 1) == idempotency_key("a", 1) != idempotency_key("a", 2)
+
+
+def test_headers_and_order_id_encoding(fake: FakeShop, client: ShopClient) -> None:
+    fake.routes["/orders/%23W1234567"] = (200, ORDER, 0)
+    assert client.get_order("w1234567", "cust_1")["status"] == "pending"
+    method, path, headers, _ = fake.requests[-1]
+    assert (method, path) == ("GET", "/orders/%23W1234567")
+    assert headers["Authorization"] == "Bearer tok"
+    assert headers["X-Customer-Id"] == "cust_1"
+
+
+def test_get_is_retried_on_5xx_then_unavailable(fake: FakeShop, client: ShopClient) -> None:
+    fake.routes["/products"] = (503, "{}", 0)
+    with pytest.raises(ShopUnavailable):
+        client.list_products()
+    assert fake.count("GET", "/products") == 3  # 1 + 2 retries
+
+
+def test_get_is_retried_on_read_timeout(fake: FakeShop, client: ShopClient) -> None:
+    fake.routes["/products"] = (200, "[]", 1.0)
+    started = time.monotonic()
+    with pytest.raises(ShopUnavailable):
+        client.list_products()
+    assert fake.count("GET", "/products") == 3
+    assert time.monotonic() - started < 3.0
+
+
+def test_post_is_never_retried_and_carries_an_idempotency_key(
+    fake: FakeShop, client: ShopClient
+) -> None:
+    fake.routes["/orders/%23W1234567/cancel"] = (503, "{}", 0)
+    with pytest.raises(ShopUnavailable):
+        client.cancel_order("#W1234567", "cust_1", "no longer needed", idem_key="k-1")
+    assert fake.count("POST", "/orders/%23W1234567/cancel") == 1
+    _, _, headers, body = fake.requests[-1]
+    assert headers["Idempotency-Key"] == "k-1"
+    assert json.loads(body) == {"reason": "no longer needed"}
+
+
+def test_post_timeout_is_not_retried(fake: FakeShop, client: ShopClient) -> None:
+    fake.routes["/handoffs"] = (201, '{"id": "H1"}', 1.0)
+    with pytest.raises(ShopUnavailable):
+        client.create_handoff("summary")
+    assert fake.count("POST", "/handoffs") == 1
+    assert fake.requests[-1][2]["Idempotency-Key"]  # generated when not given
+
+
+@pytest.mark.parametrize(
+    "status, error",
+    [(404, NotFound), (409, Conflict), (422, Invalid), (400, Invalid)],
+)
+def test_typed_errors_carry_the_server_message(
+    fake: FakeShop, client: ShopClient, status: int, error: type
+) -> None:
+    fake.routes["/orders/%23W1234567/return"] = (
+        status, json.dumps({"error": {"code": "c", "message": f"msg {status}"}}), 0
+    )
+    with pytest.raises(error) as info:
+        client.return_order("#W1234567", "cust_1", ["1"], "gift_card_1", "too big")
+    assert info.value.message == f"msg {status}"
+    assert info.value.code == "c" and info.value.status == status
+
+
+def test_malformed_json_is_unavailable(fake: FakeShop, client: ShopClient) -> None:
+    fake.routes["/products"] = (200, "<html>oops", 0)
+    with pytest.raises(ShopUnavailable):
+        client.list_products()
+
+
+def test_auth_failure_is_unavailable(fake: FakeShop, client: ShopClient) -> None:
+    fake.routes["/products"] = (401, '{"error":{"code":"auth","message":"bad token"}}', 0)
+    with pytest.raises(ShopUnavailable):
+        client.list_products()
+    assert fake.count("GET", "/products") == 1  # 4xx are not retried
+
+
+def test_connection_refused_is_unavailable() -> None:
+    from actions.tests.conftest import free_port
+
+    c = ShopClient(base_url=f"http://127.0.0.1:{free_port()}", token="t", retries=1, backoff=0.01)
+    with pytest.raises(ShopUnavailable):
+        c.get_product("1")
+    with pytest.raises(ShopUnavailable):
+        c.cancel_order("#W1234567", "c", "ordered by mistake")
+    assert c.health() is False
+
+
+def test_malformed_order_id_never_reaches_the_shop(fake: FakeShop, client: ShopClient) -> None:
+    with pytest.raises(NotFound):
+        client.get_order("../customers/x", "cust_1")
+    assert fake.requests == []
