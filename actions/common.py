@@ -68,6 +68,10 @@ FALLBACK_TEXTS: Dict[str, str] = {
     ),
     "utter_invalid_email": "That doesn't look like an email address. Could you type it again?",
     "utter_invalid_zip": "Zip codes have 5 digits, like 80279. What's yours?",
+    "utter_how_can_i_help": (
+        "What can I do for you? I can show an order's status, track a delivery or list your "
+        "orders."
+    ),
 }
 
 

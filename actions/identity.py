@@ -89,6 +89,16 @@ def name_words(text: str) -> List[str]:
     return [_name_case(w.strip("'-")) for w in words if w.strip("'-")]
 
 
+def other_identity_in_message(tracker: Tracker) -> bool:
+    """Whether the latest message carries identity details (email, or a name with a zip)."""
+    entities = {
+        e.get("entity") for e in (tracker.latest_message or {}).get("entities") or []
+    }
+    if "email" in entities or EMAIL_RE.search(latest_text(tracker)):
+        return True
+    return bool({"first_name", "last_name", "zip"} & entities) and "order_id" not in entities
+
+
 class ValidateIdentifyForm(FormValidationAction):
     """Collects email or name + zip, asks the shop who that is, enforces the 3-strike lock."""
 
@@ -196,7 +206,9 @@ class ValidateIdentifyForm(FormValidationAction):
     ) -> Events:
         events: Events = []
         intent = latest_intent(tracker)
-        if intent in TASK_INTENTS and tracker.get_slot("pending_request") != intent:
+        if intent in TASK_INTENTS:
+            # set even when unchanged: a task asked again mid-form is handled input, so the
+            # form must not be rejected for "nothing extracted"
             events.append(SlotSet("pending_request", intent))
             tracker.slots["pending_request"] = intent
 
@@ -339,8 +351,8 @@ class ValidateIdentifyForm(FormValidationAction):
 
     def _already_identified(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
         """One customer per conversation: other identity details change nothing."""
-        gave_details = any(tracker.get_slot(s) for s in IDENTITY_SLOTS) or bool(
-            EMAIL_RE.search(latest_text(tracker))
+        gave_details = any(tracker.get_slot(s) for s in IDENTITY_SLOTS) or (
+            other_identity_in_message(tracker)
         )
         if gave_details:
             dispatcher.utter_message(

@@ -22,6 +22,7 @@ from actions.common import (
     format_when,
     humanize,
     item_lines,
+    latest_entity,
     order_button,
     order_label,
     order_total,
@@ -30,7 +31,9 @@ from actions.common import (
     run_safely,
     shop_safe,
     status_meaning,
+    utter,
 )
+from actions.identity import IDENTITY_SLOTS, other_identity_in_message
 from actions.shop_client import NotFound, ShopClient, get_client
 
 logger = logging.getLogger(__name__)
@@ -105,9 +108,8 @@ def describe_shipment(tracking_id: str, shipment: Dict[str, Any]) -> List[str]:
     event = _latest_event(shipment)
     if event:
         when = format_when(event.get("time") or event.get("timestamp"))
-        detail = ", ".join(
-            str(p) for p in (event.get("description"), event.get("location")) if p
-        )
+        what, where = str(event.get("description") or ""), str(event.get("location") or "")
+        detail = what if where and where in what else ", ".join(p for p in (what, where) if p)
         if detail:
             lines.append(f"Latest update{f' ({when})' if when else ''}: {detail}.")
     if shipment.get("delivered_at"):
@@ -148,9 +150,16 @@ async def track_order(
     status = str(order.get("status") or "").lower()
     events: Events = [SlotSet("order_id", order_id)]
     if status.startswith("pending"):
+        if status == "pending":
+            what_next = (
+                "Until it ships you can still cancel it or change its address, payment "
+                "method or items."
+            )
+        else:  # "pending (item modified)"
+            what_next = "Its items were already changed once, so it can't be modified again."
         dispatcher.utter_message(
             text=f"Order {order_id} hasn't shipped yet, so there is no tracking number yet. "
-            f"{status_meaning(status)}"
+            f"{what_next}"
         )
         return events
     if status == "cancelled":
@@ -219,6 +228,17 @@ class ActionOrderStatus(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
+        if (
+            current_customer(tracker)
+            and other_identity_in_message(tracker)
+            and not latest_entity(tracker, "order_id")
+        ):
+            # an identified shopper's `inform` routes here: one conversation, one customer
+            dispatcher.utter_message(
+                response="utter_already_identified",
+                customer_name=tracker.get_slot("customer_name") or "",
+            )
+            return [SlotSet(s, None) for s in IDENTITY_SLOTS if tracker.get_slot(s) is not None]
         return await order_status(dispatcher, tracker, domain)
 
 
@@ -259,9 +279,14 @@ class ActionResumeRequest(Action):
     ) -> Events:
         pending = tracker.get_slot("pending_request")
         done: Events = [SlotSet("pending_request", None)] if pending else []
-        task = TASKS.get(pending or "")
-        if task is None or not current_customer(tracker):
+        if not current_customer(tracker):
             # not identified (locked, shop down, stopped): the form already said why
+            return done
+        if not pending and tracker.get_slot("order_id"):
+            pending = "order_status"  # an order id was typed before identifying
+        task = TASKS.get(pending or "")
+        if task is None:
+            utter(dispatcher, domain, "utter_how_can_i_help")
             return done
         events = await run_safely(
             self.name(), lambda: task(dispatcher, tracker, domain), dispatcher, domain

@@ -133,6 +133,16 @@ def test_invalid_email_is_asked_again_without_a_strike(convo: Conversation) -> N
     assert result.slot("requested_slot") == "email"
 
 
+def test_same_task_asked_again_mid_form_is_handled(convo: Conversation) -> None:
+    """Rule "another order question during identification keeps identifying": no rejection."""
+    convo.user("where is my order", intent="order_status")
+    convo.run(FORM, form=True)
+    convo.user("I said where is my order!", intent="order_status")
+    result = convo.run(FORM, form=True)
+    assert result.slot("pending_request") == "order_status"
+    assert result.slot("requested_slot") == "email"
+
+
 def test_digression_leaves_the_slots_alone(convo: Conversation) -> None:
     """No slot set besides requested_slot: Rasa rejects the form and the FAQ rule answers."""
     convo.user("my orders", intent="list_orders")

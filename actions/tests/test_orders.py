@@ -171,6 +171,21 @@ def test_resume_runs_the_pending_task_once(mohamed: Conversation) -> None:
     assert mohamed.slots["pending_request"] is None
 
 
-def test_resume_without_pending_task_says_nothing(mohamed: Conversation) -> None:
+def test_resume_without_pending_task_asks_what_next(mohamed: Conversation) -> None:
     result = mohamed.run(ActionResumeRequest())
-    assert result.messages == [] and result.events == []
+    assert result.text.startswith("What can I do for you?")
+    assert result.events == []
+
+
+def test_resume_shows_an_order_id_typed_before_identifying(mohamed: Conversation) -> None:
+    mohamed.slots["order_id"] = "#W8864622"
+    assert mohamed.run(ActionResumeRequest()).text.startswith("Order #W8864622 is delivered.")
+
+
+def test_identity_details_while_identified_change_nothing(mohamed: Conversation) -> None:
+    """The lead's rule routes `inform` of an identified shopper to action_order_status."""
+    mohamed.user(f"my email is {NOAH['email']}", intent="inform", email=NOAH["email"])
+    result = mohamed.run(ActionOrderStatus())
+    assert result.responses == ["utter_already_identified"]
+    assert mohamed.slots["email"] is None
+    assert mohamed.slots["customer_id"] == MOHAMED["user_id"]
