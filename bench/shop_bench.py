@@ -168,6 +168,7 @@ def main() -> int:
     parser.add_argument("--no-doc", action="store_true", help="print only")
     args = parser.parse_args()
 
+    load = os.getloadavg()
     token = secrets.token_hex(16)
     port = free_port()
     tmp = tempfile.TemporaryDirectory(prefix="shop-bench-")
@@ -208,7 +209,8 @@ def main() -> int:
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {machine()}; server: `python -m shop`"
         f" ({args.workers} uvicorn worker(s), {backend}) in its own process, load generator "
         f"(httpx2 async, {CONCURRENCY} connections) on the same machine; {args.seconds:g} s per "
-        "row.",
+        f"row; load average before the run {load[0]:.1f} / after {os.getloadavg()[0]:.1f} "
+        "(the machine is shared: other jobs compete for the 2 cores).",
         "",
         "| scenario | requests | errors | throughput (req/s) | p50 ms | p95 ms | p99 ms |",
         "|---|---:|---:|---:|---:|---:|---:|",

@@ -324,7 +324,7 @@ def create_app(settings: Settings | None = None, *, init: bool = True) -> FastAP
             return JSONResponse(service.get_customer(session, user_id, caller))
 
     @app.get("/orders/{order_id}", response_model=OrderOut, responses=ERRORS, tags=["orders"])
-    def order(order_id: str, x_customer_id: CustomerHeader) -> JSONResponse:
+    async def order(order_id: str, x_customer_id: CustomerHeader) -> JSONResponse:
         """The order with the seed's fields (`#` optional in the id; `%23` when given)."""
         caller = clean_header_id(x_customer_id)
         order_id = clean_path_id(order_id, "Order")
