@@ -16,7 +16,7 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Tup
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.shop_client import ShopError, ShopUnavailable, normalize_order_id
+from actions.shop_client import ShopError, ShopUnavailable, find_order_id, normalize_order_id
 
 logger = logging.getLogger(__name__)
 
@@ -162,9 +162,14 @@ def latest_entity(tracker: Tracker, name: str) -> Optional[str]:
 def requested_order_id(tracker: Tracker) -> Tuple[Optional[str], Optional[str]]:
     """(as typed, canonical) order id: the latest message's entity first, then the slot.
 
-    The entity wins so that corrections ("no, I meant W1234567") take effect at once.
+    The message wins over the slot so that corrections ("no, I meant W1234567") take effect at
+    once; an id written in the text counts even when the NLU missed the entity.
     """
-    raw = latest_entity(tracker, "order_id") or tracker.get_slot("order_id")
+    raw = (
+        latest_entity(tracker, "order_id")
+        or find_order_id(latest_text(tracker))
+        or tracker.get_slot("order_id")
+    )
     if not raw:
         return None, None
     return str(raw), normalize_order_id(str(raw))

@@ -122,7 +122,8 @@ class ValidateIdentifyForm(FormValidationAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
         """An email anywhere in the message ("it's john@x.com")."""
-        if tracker.get_slot("email"):
+        current = tracker.get_slot("email")
+        if current and EMAIL_RE.fullmatch(str(current).strip()):
             return {}
         match = EMAIL_RE.search(latest_text(tracker))
         return {"email": match.group(0)} if match else {}

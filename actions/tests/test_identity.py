@@ -123,6 +123,13 @@ def test_already_identified_with_another_identity_changes_nothing(domain: dict) 
     assert result.slot("requested_slot") is None
 
 
+def test_partial_email_entity_is_completed_from_the_text(convo: Conversation) -> None:
+    convo.user("my orders", intent="list_orders")
+    convo.run(FORM, form=True)
+    convo.user(MOHAMED["email"], intent="inform", email="mohamed.li8414@example")
+    assert convo.run(FORM, form=True).responses == ["utter_identified"]
+
+
 def test_invalid_email_is_asked_again_without_a_strike(convo: Conversation) -> None:
     convo.user("my orders", intent="list_orders")
     convo.run(FORM, form=True)

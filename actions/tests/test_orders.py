@@ -56,6 +56,12 @@ def test_order_status_explains_what_the_status_means(
     assert f"is {status}." in text and expected in text
 
 
+def test_order_id_in_text_wins_when_the_nlu_missed_it(mohamed: Conversation) -> None:
+    mohamed.slots["order_id"] = ORDERS["processed"]
+    mohamed.user("no, I meant w 8864622", intent="inform")
+    assert mohamed.run(ActionOrderStatus()).text.startswith("Order #W8864622 is delivered.")
+
+
 def test_order_status_from_slot_when_message_has_no_id(mohamed: Conversation) -> None:
     mohamed.slots["order_id"] = ORDERS["processed"]
     mohamed.user("and its status?", intent="order_status")
