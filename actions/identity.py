@@ -271,8 +271,9 @@ class ValidateIdentifyForm(FormValidationAction):
         for slot in ("email", "zip", "first_name", "last_name"):
             found = getattr(self, f"extract_{slot}")(dispatcher, tracker, domain)
             tracker.slots.update(found)
-        # validate what this turn brought: new extractions and NLU entities (slot candidates)
-        candidates = {s: v for s, v in tracker.slots_to_validate().items() if s in IDENTITY_SLOTS}
+        # validate what this turn brought: new extractions, and NLU entities (whether Rasa passed
+        # them as form candidates or action_extract_slots set them since the user's message)
+        candidates = self._set_this_turn(tracker)
         candidates.update(
             {s: tracker.get_slot(s) for s in IDENTITY_SLOTS if tracker.get_slot(s) != before[s]}
         )
@@ -285,6 +286,18 @@ class ValidateIdentifyForm(FormValidationAction):
             s: tracker.get_slot(s)
             for s in IDENTITY_SLOTS
             if s in candidates or tracker.get_slot(s) != before[s]
+        }
+
+    @staticmethod
+    def _set_this_turn(tracker: Tracker) -> Dict[str, Any]:
+        """Identity slots set since the latest user message (entities, form candidates)."""
+        last_user = max(
+            (i for i, e in enumerate(tracker.events) if e.get("event") == "user"), default=-1
+        )
+        return {
+            e["name"]: e.get("value")
+            for e in tracker.events[last_user + 1 :]
+            if e.get("event") == "slot" and e.get("name") in IDENTITY_SLOTS
         }
 
     def _name_mode(self, tracker: Tracker) -> bool:

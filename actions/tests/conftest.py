@@ -199,9 +199,10 @@ class Conversation:
         event = user_event(text, intent, ents)
         self.events.append(event)
         self.latest = event["parse_data"] | {"entities": ents}
-        for ent in ents:
+        for ent in ents:  # what action_extract_slots does after each user message
             if ent["entity"] in ENTITY_SLOTS:
                 self.slots[ent["entity"]] = ent["value"]
+                self.events.append({"event": "slot", "name": ent["entity"], "value": ent["value"]})
 
     def tracker(self, candidates: Optional[Dict[str, Any]] = None, form: bool = False) -> Tracker:
         events = list(self.events)
@@ -229,10 +230,12 @@ class Conversation:
         """Run ``action`` on the current state and apply its SlotSet events."""
         candidates = None
         if form:
+            # Rasa passes the slots of the form's required slots ([email]) and the requested one
+            wanted = {"email", self.slots.get("requested_slot")}
             candidates = {
                 e["entity"]: e["value"]
                 for e in self.latest.get("entities", [])
-                if e["entity"] in ("email", "first_name", "last_name", "zip")
+                if e["entity"] in wanted
             }
         dispatcher = CollectingDispatcher()
         tracker = self.tracker(candidates, form=form)

@@ -75,7 +75,7 @@ def test_name_entities_with_wrong_zip_fail_and_ask_again_by_name(convo: Conversa
     convo.user("where's my order", intent="order_status")
     convo.run(FORM, form=True)
     convo.user(
-        "Mohamed Li 99999", intent="inform", first_name="Mohamed", last_name="Li", zip="99999"
+        "mohamed li 99999", intent="inform", first_name="mohamed", last_name="li", zip="99999"
     )
     result = convo.run(FORM, form=True)
     assert result.responses == ["utter_identification_failed"]
@@ -83,6 +83,18 @@ def test_name_entities_with_wrong_zip_fail_and_ask_again_by_name(convo: Conversa
     assert convo.slots["identified"] is False and convo.slots["customer_id"] is None
     assert result.slot("requested_slot") == "first_name"
     assert all(convo.slots[s] is None for s in ("first_name", "last_name", "zip"))
+
+
+def test_name_entities_outside_the_requested_slot_are_used(convo: Conversation) -> None:
+    """Asked for the first name, the shopper gives all three: last name and zip count too."""
+    convo.user("where's my order", intent="order_status")
+    convo.run(FORM, form=True)
+    convo.user("by name", intent="inform")
+    assert convo.run(FORM, form=True).slot("requested_slot") == "first_name"
+    convo.user("mohamed li, 43209", intent="inform", first_name="mohamed", last_name="li",
+               zip="43209")
+    result = convo.run(FORM, form=True)
+    assert result.responses == ["utter_identified"]
 
 
 def test_three_failures_lock_the_conversation(convo: Conversation) -> None:
