@@ -43,7 +43,8 @@ SVC_PY := $(SVC_VENV)/bin/python
 RASA := $(VENV)/bin/rasa
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: help install train run shop shop-reset llm actions rasa web shell test lint validate \
+
+.PHONY: lookups help install train run shop shop-reset llm actions rasa web shell test lint validate \
         pytest pytest-services pytest-assistant test-stories test-nlu bench clean
 
 help:  ## list the targets
@@ -112,8 +113,12 @@ shell: install models/.latest  ## talk to the assistant in the terminal (needs `
 	$(RASA) shell --model models --endpoints endpoints.yml
 
 # ---------------------------------------------------------------- checks
-lint: install  ## ruff
+lint: install  ## ruff, and the generated NLU lookup tables are up to date
 	$(VENV)/bin/ruff check .
+	$(PY) scripts/gen_nlu_lookups.py --check
+
+lookups: install  ## regenerate data/nlu/lookups.yml from the shop catalog
+	$(PY) scripts/gen_nlu_lookups.py
 
 validate: install  ## rasa data validate, warnings are errors
 	$(RASA) data validate --config config.yml --domain domain.yml --data data --fail-on-warnings
