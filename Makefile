@@ -44,7 +44,8 @@ RASA := $(VENV)/bin/rasa
 PIP_QUIET := --quiet --disable-pip-version-check
 
 
-.PHONY: lookups help install train run shop shop-reset llm actions rasa web shell test lint validate \
+
+.PHONY: nlu-cv lookups help install train run shop shop-reset llm actions rasa web shell test lint validate \
         pytest pytest-services pytest-assistant test-stories test-nlu bench clean
 
 help:  ## list the targets
@@ -131,6 +132,10 @@ test-nlu: train  ## NLU report and intent confusion matrix on the held-out examp
 	$(RASA) test nlu --model models --nlu tests/nlu --out results/nlu
 
 PYTEST := -p no:cacheprovider -q -rfEs
+nlu-cv: install  ## 5-fold cross-validation of the NLU: reports + confusion matrix in results/nlu-cv, summary in docs/nlu.md
+	$(RASA) test nlu --config config.yml --nlu data/nlu --cross-validation --folds 5 --out results/nlu-cv
+	$(PY) scripts/nlu_report.py results/nlu-cv docs/nlu.md
+
 pytest: pytest-services pytest-assistant  ## every pytest suite
 
 pytest-services: install  ## shop backend and LLM service suites (services venv)
