@@ -28,7 +28,7 @@ from actions.knowledge import Hit, Retriever, default_retriever
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
-OFFTOPIC_THRESHOLD = float(os.environ.get("LLM_OFFTOPIC_THRESHOLD", "0.3"))
+OFFTOPIC_THRESHOLD = float(os.environ.get("LLM_OFFTOPIC_THRESHOLD", "0.25"))
 TOP_K = 2  # passages in the prompt: each costs ~100 tokens of prefill on a small CPU model
 
 Kind = Literal["answered", "passage", "offtopic", "error"]
@@ -319,10 +319,11 @@ def _prompt(question: str, hits: list[Hit], facts: Optional[str]) -> list[dict[s
 
 
 def _tidy(text: str) -> str:
-    """Keep whole sentences (max_tokens may cut the last one) and at most three of them."""
+    """Keep whole sentences, at most three: max_tokens or the server's time budget may cut the
+    last one, and a cut-off single sentence ("Refunds take 5 to") becomes "" (passage shown)."""
     text = " ".join(text.replace("\u200b", "").split())
     sents = _sentences(text)
-    if len(sents) > 1 and not re.search(r"[.!?]\"?$", sents[-1]):
+    if sents and not re.search(r"[.!?][\"')]?$", sents[-1]):
         sents = sents[:-1]
     return " ".join(sents[:3])
 
@@ -366,6 +367,8 @@ def _grounded_answer(question: str, shopper_facts: Optional[str],
         return Answer(ERROR_REPLY, "error", False, sources=sources, title=best.passage.title,
                       passage=best.passage.text, error=type(exc).__name__)
     text = _tidy(raw)
+    if raw.strip() and not text and re.search(r"[A-Za-z]{2}", raw):
+        return _passage_answer(best, sources, "answer cut off", raw, asked_change)
     if not text or not re.search(r"[A-Za-z]{2}", text):
         return Answer(ERROR_REPLY, "error", False, sources=sources, title=best.passage.title,
                       passage=best.passage.text, error="LLMBadResponse", llm_text=raw)

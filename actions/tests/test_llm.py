@@ -136,9 +136,13 @@ def test_llm_down_offers_human(retriever):
 def test_llm_slow_times_out(fake_server, retriever):
     fake, url = fake_server
     fake.mode = "slow"
+    client = _client(url, timeout=0.5)
     t0 = time.perf_counter()
-    answer = grounded_answer(ON_TOPIC, retriever=retriever, client=_client(url, timeout=0.5))
-    assert time.perf_counter() - t0 < 1.4  # not retried: the turn stays inside the timeout
+    with pytest.raises(llm.LLMTimeout):
+        client.chat([{"role": "user", "content": "hi"}])
+    assert time.perf_counter() - t0 < 5  # loose: the machine is shared
+    assert fake.calls == 1  # a read timeout is not retried: the turn stays inside the timeout
+    answer = grounded_answer(ON_TOPIC, retriever=retriever, client=client)
     assert answer.kind == "error" and answer.error == "LLMTimeout"
     assert "human agent" in format_reply(answer)
 
@@ -209,6 +213,11 @@ def test_supported_answer_kept_with_sources(retriever):
     assert answer.kind == "answered" and answer.supported
     assert answer.text == "A refund to a credit card takes 5 to 7 business days."  # cut tidy
     assert answer.sources and all(s in stub.prompts[0][0]["content"] for s in answer.sources)
+
+
+def test_cut_off_answer_shows_passage(retriever):
+    answer, _ = ask(retriever, "A refund to a credit card takes 5 to")
+    assert answer.kind == "passage" and answer.reason == "answer cut off"
 
 
 def test_shopper_facts_support_numbers(retriever):
