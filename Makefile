@@ -45,7 +45,8 @@ PIP_QUIET := --quiet --disable-pip-version-check
 
 
 
-.PHONY: nlu-cv lookups help install train run shop shop-reset llm actions rasa web shell test lint validate \
+
+.PHONY: bench-shop nlu-cv lookups help install train run shop shop-reset llm actions rasa web shell test lint validate \
         pytest pytest-services pytest-assistant test-stories test-nlu bench clean
 
 help:  ## list the targets
@@ -148,8 +149,10 @@ test: lint validate train test-stories test-nlu pytest  ## everything CI runs
 	@echo "make test: all checks passed"
 
 # ---------------------------------------------------------------- misc
-bench: install  ## benchmarks under bench/, numbers printed and written to docs/
-	@ls bench/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }
+bench: bench-shop  ## every benchmark (numbers printed and written to docs/)
+
+bench-shop: install  ## shop latency/throughput at concurrency 16 -> docs/shop.md
+	$(SVC_PY) bench/shop_bench.py --seconds 10
 
 clean:  ## remove build output (models, results, caches); keeps venvs and .env
 	rm -rf models/*.tar.gz models/.latest results/* .rasa var/env.mk
