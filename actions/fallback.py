@@ -1,6 +1,8 @@
 """action_fallback: out-of-scope or not understood -> a polite reply that says what we can do.
 
-Never silence. The seam for grounded free-form answers is :func:`grounded_reply`: it returns
+Never silence. A message that carries an order id ("what about W7824724" when the NLU was
+unsure of the intent) is answered as an order-status question (identification still applies).
+The seam for grounded free-form answers is :func:`grounded_reply`: it returns
 None today; wiring ``actions.llm`` in is the lead's call (see its docstring), and nothing else
 in this action changes when it does.
 """
@@ -13,7 +15,9 @@ from typing import Optional
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import DomainDict, Events, latest_intent, latest_text
+from actions.common import DomainDict, Events, latest_entity, latest_intent, latest_text, run_safely
+from actions.orders import order_status
+from actions.shop_client import find_order_id
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +46,11 @@ class ActionFallback(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
         question = latest_text(tracker)
+        if latest_entity(tracker, "order_id") or find_order_id(question):
+            # a message with an order id is about that order, even if the intent was unclear
+            return await run_safely(
+                self.name(), lambda: order_status(dispatcher, tracker, domain), dispatcher, domain
+            )
         reply = None
         if question and not question.startswith("/"):
             try:

@@ -61,3 +61,18 @@ def test_fallback_low_confidence(convo: Conversation) -> None:
     result = convo.run(ActionFallback())
     assert result.responses == ["utter_default"]
     assert "I can help with orders" in result.text
+
+
+def test_fallback_with_an_order_id_shows_that_order(domain: dict) -> None:
+    convo = Conversation(domain, slots=identified_slots(MOHAMED))
+    convo.user("what about W7824724", intent="nlu_fallback")
+    result = convo.run(ActionFallback())
+    assert result.text.startswith("Order #W7824724 is processed.")
+    assert result.slot("order_id") == "#W7824724"
+
+
+def test_fallback_with_an_order_id_still_needs_identification(convo: Conversation) -> None:
+    convo.user("what about W7824724", intent="nlu_fallback", order_id="W7824724")
+    result = convo.run(ActionFallback())
+    assert result.responses == ["utter_ask_email"]
+    assert "processed" not in result.text
