@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 Task = Callable[[CollectingDispatcher, Tracker, DomainDict], Awaitable[Events]]
 MAX_BUTTONS = 10
+SIMPLE_STATUSES = {"pending", "processed", "delivered", "cancelled"}
 
 
 # --------------------------------------------------------------------------- shared steps
@@ -79,7 +80,10 @@ def _load_order(
 def describe_order(order: Dict[str, Any]) -> str:
     """Status, items and what the status means next, in a few short lines."""
     status = order.get("status") or "unknown"
-    lines = [f"Order {order.get('order_id')} is {status}."]
+    if status in SIMPLE_STATUSES:
+        lines = [f"Order {order.get('order_id')} is {status}."]
+    else:  # "return requested", "pending (item modified)": not an adjective
+        lines = [f"Order {order.get('order_id')} — status: {status}."]
     items = order.get("items") or []
     if items:
         lines.append("Items:")
