@@ -1,0 +1,56 @@
+"""Rasa's socket.io channel with session persistence that actually delivers replies.
+
+Rasa 3.6's ``SocketIOInput`` calls ``sio.enter_room(...)`` without ``await``. Since
+python-socketio 5.10 that method of ``AsyncServer`` is a coroutine, so the socket never
+joins the room named after the session id and, with ``session_persistence: true``, every
+bot reply is emitted to an empty room: the page never hears back (Rasa logs
+"coroutine 'AsyncServer.enter_room' was never awaited"; RasaHQ/rasa issue 13027).
+This subclass re-registers the ``session_request`` handler with the ``await``; everything
+else (events, paths, JWT, metadata, the output channel and its name) is Rasa's own.
+
+Use it in ``credentials.yml`` instead of ``socketio:``::
+
+    web.rasa_channel.SocketIOInput:
+      user_message_evt: user_uttered
+      bot_message_evt: bot_uttered
+      session_persistence: true
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import uuid
+from typing import Any, Awaitable, Callable, Optional
+
+from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
+from sanic import Blueprint
+
+logger = logging.getLogger(__name__)
+
+
+class SocketIOInput(RasaSocketIOInput):
+    """``socketio`` channel whose ``session_request`` awaits ``enter_room``."""
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        """Rasa's blueprint, with the ``session_request`` handler replaced."""
+        socketio_webhook = super().blueprint(on_new_message)
+        sio = self.sio
+        assert sio is not None  # set by the parent's blueprint()
+
+        @sio.on("session_request", namespace=self.namespace)
+        async def session_request(sid: str, data: Optional[dict[str, Any]]) -> None:
+            if not isinstance(data, dict):
+                data = {}
+            session_id = data.get("session_id")
+            if not isinstance(session_id, str) or not session_id or len(session_id) > 128:
+                session_id = uuid.uuid4().hex
+            if self.session_persistence:
+                entered = sio.enter_room(sid, session_id, namespace=self.namespace)
+                if inspect.isawaitable(entered):  # python-socketio >= 5.10
+                    await entered
+            await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
+            logger.debug("Socket %s joined session %s.", sid, session_id)
+
+        return socketio_webhook
