@@ -74,6 +74,8 @@ FILLER_WORDS = {
     "s", "sure", "surname", "the", "then", "this", "use", "yes", "zip", "zipcode", "family",
     "given", "here", "thanks", "thank", "you", "of", "have", "prefer", "rather", "i'd", "id",
     "instead", "with", "should", "be", "under", "account", "on", "number", "live", "at",
+    "order", "orders", "status", "track", "tracking", "package", "parcel", "where", "what",
+    "for", "about", "check", "want", "need", "help", "not", "sorry", "oops", "wait",
 }
 
 
@@ -84,7 +86,7 @@ def _name_case(word: str) -> str:
 
 def name_words(text: str) -> List[str]:
     """The words of ``text`` that may be a person's name (emails, digits, fillers removed)."""
-    text = EMAIL_RE.sub(" ", text)
+    text = re.sub(r"\S*\d\S*", " ", EMAIL_RE.sub(" ", text))  # no emails, ids, zips
     words = [w for w in NAME_WORD_RE.findall(text) if w.lower() not in FILLER_WORDS]
     return [_name_case(w.strip("'-")) for w in words if w.strip("'-")]
 
@@ -320,7 +322,10 @@ class ValidateIdentifyForm(FormValidationAction):
             return False
         if tracker.get_slot(REQUESTED_SLOT) in ("first_name", "last_name"):
             return True
-        return bool(ZIP_RE.search(text)) or bool(NAME_PREFERENCE_RE.search(text))
+        if ZIP_RE.search(text) or NAME_PREFERENCE_RE.search(text):
+            return True
+        # asked for the email, the shopper answers with a full name ("Mohamed Li")
+        return latest_intent(tracker) == "inform" and 2 <= len(name_words(text)) <= 3
 
     @staticmethod
     def _clean_name(value: Any) -> Optional[str]:

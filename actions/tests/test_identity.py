@@ -85,6 +85,23 @@ def test_name_entities_with_wrong_zip_fail_and_ask_again_by_name(convo: Conversa
     assert all(convo.slots[s] is None for s in ("first_name", "last_name", "zip"))
 
 
+def test_full_name_instead_of_email_switches_to_name_and_zip(convo: Conversation) -> None:
+    convo.user("where's my order", intent="order_status")
+    convo.run(FORM, form=True)
+    convo.user("Mohamed Li", intent="inform")
+    assert convo.run(FORM, form=True).slot("requested_slot") == "zip"
+    convo.user("43209", intent="inform")
+    assert convo.run(FORM, form=True).responses == ["utter_identified"]
+
+
+def test_order_talk_at_the_email_prompt_is_not_a_name(convo: Conversation) -> None:
+    convo.user("where's my order", intent="order_status")
+    convo.run(FORM, form=True)
+    convo.user("my order W1234567", intent="inform", order_id="W1234567")
+    result = convo.run(FORM, form=True)
+    assert not result.sets("first_name") and result.slot("requested_slot") == "email"
+
+
 def test_name_entities_outside_the_requested_slot_are_used(convo: Conversation) -> None:
     """Asked for the first name, the shopper gives all three: last name and zip count too."""
     convo.user("where's my order", intent="order_status")
