@@ -6,6 +6,7 @@ traceback or skip the identification check.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -93,9 +94,13 @@ async def run_safely(
     dispatcher: CollectingDispatcher,
     domain: Optional[DomainDict],
 ) -> Events:
-    """Await ``call``; shop trouble becomes a polite reply and no events, never a traceback."""
+    """Run ``call`` off the event loop; shop trouble becomes a polite reply, never a traceback.
+
+    The shop client is blocking (requests), so the action body runs in a worker thread with its
+    own event loop: a slow shop then delays one conversation, not the whole action server.
+    """
     try:
-        return await call()
+        return await asyncio.to_thread(lambda: asyncio.run(call()))
     except ShopUnavailable as exc:
         logger.warning("%s: shop unavailable: %s", name, exc)
         dispatcher.utter_message(response="utter_shop_unavailable")

@@ -7,6 +7,7 @@ does not have to ask again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Dict, List, Optional
 
@@ -120,7 +121,8 @@ class ActionHandoff(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
         try:
-            ticket = get_client().create_handoff(
+            ticket = await asyncio.to_thread(  # blocking HTTP off the event loop
+                get_client().create_handoff,
                 summary=build_summary(tracker),
                 customer_id=current_customer(tracker),
                 conversation_id=tracker.sender_id,

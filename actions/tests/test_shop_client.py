@@ -191,3 +191,35 @@ def test_malformed_order_id_never_reaches_the_shop(fake: FakeShop, client: ShopC
     with pytest.raises(NotFound):
         client.get_order("../customers/x", "cust_1")
     assert fake.requests == []
+
+
+def test_actions_do_not_block_each_other(fake: FakeShop, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocking HTTP runs off the event loop: three slow calls overlap instead of queueing."""
+    import asyncio
+
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.catalog import ActionProductInfo
+
+    product = {"name": "Yoga Mat", "product_id": "1", "variants": {
+        "11": {"item_id": "11", "options": {"color": "pink"}, "available": True, "price": 20.0}}}
+    fake.routes["/products"] = (200, json.dumps([product]), 1.0)
+    monkeypatch.setenv("SHOP_URL", fake.url)
+    monkeypatch.setenv("SHOP_RETRIES", "0")
+    monkeypatch.setenv("SHOP_TIMEOUT", "5")
+
+    async def three() -> list:
+        dispatchers = [CollectingDispatcher() for _ in range(3)]
+        message = {"text": "yoga mat", "intent": {"name": "product_info"}, "entities": []}
+        trackers = [Tracker("s", {}, message, [], False, None, {}, "action_listen")
+                    for _ in range(3)]
+        pairs = zip(dispatchers, trackers, strict=True)
+        runs = [ActionProductInfo().run(d, t, {}) for d, t in pairs]
+        await asyncio.gather(*runs)
+        return dispatchers
+
+    started = time.monotonic()
+    dispatchers = asyncio.run(three())
+    assert time.monotonic() - started < 2.5  # serially it would take 3 s
+    assert all(d.messages[0]["text"].startswith("Yoga Mat: 1 of 1") for d in dispatchers)
