@@ -53,6 +53,7 @@ class Passage:
 class Hit:
     passage: Passage
     score: float  # cosine similarity to the query
+    index: int = -1  # position in the index (for its precomputed sentence vectors)
 
 
 # ---------------------------------------------------------------- passages
@@ -80,8 +81,12 @@ def load_passages(folder: Path = KNOWLEDGE_DIR) -> list[Passage]:
     return passages
 
 
+def split_sentences(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]
+
+
 def corpus_digest(passages: list[Passage]) -> str:
-    h = hashlib.sha256(ENCODER_ID.encode())
+    h = hashlib.sha256(f"{ENCODER_ID}/index-v2".encode())
     for p in passages:
         h.update(f"{p.title}\x00{p.text}\x00".encode())
     return h.hexdigest()[:16]
@@ -177,11 +182,20 @@ def build_index(path: Path = INDEX_PATH, encoder: Optional[MiniLMEncoder] = None
         raise RuntimeError(f"no passages under {KNOWLEDGE_DIR}")
     encoder = encoder or MiniLMEncoder()
     vectors = encoder.encode([f"{p.title}. {p.text}" for p in passages])
+    # sentence vectors too: the answer checker compares each answer sentence with them
+    owners, sentences = [], []
+    for i, p in enumerate(passages):
+        for s in split_sentences(p.text):
+            owners.append(i)
+            sentences.append(s)
+    sent_vectors = encoder.encode(sentences)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.npz")
     np.savez(tmp, vectors=vectors, titles=np.array([p.title for p in passages]),
              texts=np.array([p.text for p in passages]),
              sources=np.array([p.source for p in passages]),
+             sent_vectors=sent_vectors, sent_owner=np.array(owners, dtype=np.int32),
+             sent_texts=np.array(sentences),
              digest=np.array(corpus_digest(passages)))
     tmp.replace(path)
     return path
@@ -197,6 +211,9 @@ class Retriever:
         self._vectors: Optional[np.ndarray] = None
         self._passages: list[Passage] = []
         self._passage_words: list[set[str]] = []
+        self._sent_vectors = np.zeros((0, 384), dtype=np.float32)
+        self._sent_owner = np.zeros(0, dtype=np.int32)
+        self._sent_texts: list[str] = []
 
     def _ensure(self) -> None:
         if self._encoder is not None and self._vectors is not None:
@@ -209,6 +226,12 @@ class Retriever:
                     # safety net for a fresh checkout; `make install` builds it ahead of time
                     build_index(self.index_path, self._encoder)
                 data = np.load(self.index_path, allow_pickle=False)
+                if "sent_vectors" not in data:  # index from an older version
+                    build_index(self.index_path, self._encoder)
+                    data = np.load(self.index_path, allow_pickle=False)
+                self._sent_vectors = data["sent_vectors"]
+                self._sent_owner = data["sent_owner"]
+                self._sent_texts = [str(s) for s in data["sent_texts"]]
                 self._vectors = data["vectors"]
                 self._passages = [Passage(str(t), str(x), str(s)) for t, x, s in
                                   zip(data["titles"], data["texts"], data["sources"], strict=True)]
@@ -244,7 +267,14 @@ class Retriever:
         else:
             lexical = np.zeros_like(cosine)
         order = np.argsort(-(cosine + LEXICAL_WEIGHT * lexical))[:k]
-        return [Hit(self._passages[i], float(cosine[i])) for i in order]
+        return [Hit(self._passages[i], float(cosine[i]), int(i)) for i in order]
+
+    def sentences(self, hits: list[Hit]) -> tuple[list[str], np.ndarray]:
+        """Precomputed sentences and their vectors of the hit passages."""
+        self._ensure()
+        mask = np.isin(self._sent_owner, [h.index for h in hits])
+        texts = [t for t, m in zip(self._sent_texts, mask, strict=True) if m]
+        return texts, self._sent_vectors[mask]
 
 
 _DEFAULT: Optional[Retriever] = None

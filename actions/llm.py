@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
+import numpy as np
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -167,7 +168,8 @@ _STOP = set(_STOP_WORDS.split())
 
 _NUMBER_WORDS = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
                  "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10",
-                 "fourteen": "14", "thirty": "30", "twenty": "20", "fifteen": "15"}
+                 "fourteen": "14", "thirty": "30", "twenty": "20", "fifteen": "15",
+                 "once": "1", "twice": "2", "thrice": "3"}
 _KEY_TERMS = ("gift card", "credit card", "paypal", "pending", "processed", "delivered",
               "cancelled", "return", "exchange", "immediate", "at once", "business day")
 _CLAIM = re.compile(
@@ -218,16 +220,20 @@ def _clauses(text: str) -> list[str]:
     return [c for c in re.split(r"[.;:!?]\s+|,\s+|\n", text) if c.strip()]
 
 
-def unsupported_reason(answer: str, evidence: str) -> Optional[str]:
+def unsupported_reason(answer: str, evidence: str,
+                       number_evidence: Optional[str] = None) -> Optional[str]:
     """Why `answer` is not backed by `evidence` (passages + facts + question), or None.
 
-    Cheap, conservative checks: every number must occur in the evidence, in a sentence that also
-    names the same payment method / status terms; and most content words must occur in it.
+    Cheap, conservative checks: every number (digits or once/twice/five...) must occur in
+    `number_evidence` (default `evidence`; the caller leaves the question's small numbers out, so
+    "can I change items twice?" -> "yes, twice" is caught), in a clause that also names the same
+    payment method / status terms; and most content words must occur in the evidence.
     """
     if len(_words(answer)) < 3:
         return "too short"
-    ev_sents = _clauses(evidence)
-    ev_numbers = _numbers(evidence)
+    number_evidence = evidence if number_evidence is None else number_evidence
+    ev_sents = _clauses(number_evidence)
+    ev_numbers = _numbers(number_evidence)
     for sent in _clauses(answer):
         nums = _numbers(sent)
         if not nums:
@@ -303,6 +309,28 @@ FLOW_OFFER = {
               "tell me what you want to change.",
 }
 
+SUPPORT_SIM = float(os.environ.get("LLM_SUPPORT_SIM", "0.65"))
+
+
+def semantic_reason(sentences: list[str], retriever: Retriever, hits: list[Hit],
+                    facts: Optional[str]) -> Optional[str]:
+    """Each answer sentence must be close (MiniLM cosine >= SUPPORT_SIM) to one sentence of the
+    retrieved passages or facts: catches fluent additions the word checks let through."""
+    ev_texts, ev_vecs = retriever.sentences(hits)
+    if facts:
+        fact_sents = _sentences(facts)
+        ev_vecs = np.vstack([ev_vecs, retriever.embed(fact_sents)]) if len(ev_vecs) else \
+            retriever.embed(fact_sents)
+    if not len(ev_vecs):
+        return "no evidence sentences"
+    vecs = retriever.embed(sentences)
+    for sent, v in zip(sentences, vecs, strict=True):
+        best = float((ev_vecs @ v).max())
+        if best < SUPPORT_SIM:
+            return f"sentence similarity {best:.2f} < {SUPPORT_SIM:.2f}: {sent[:60]!r}"
+    return None
+
+
 SYSTEM_PROMPT = (
     "You are the customer service assistant of an online store. Answer the shopper's question "
     "in one or two short sentences, using only the facts below. Copy numbers exactly. If the "
@@ -322,6 +350,9 @@ def _tidy(text: str) -> str:
     """Keep whole sentences, at most three: max_tokens or the server's time budget may cut the
     last one, and a cut-off single sentence ("Refunds take 5 to") becomes "" (passage shown)."""
     text = " ".join(text.replace("\u200b", "").split())
+    # a bare yes/no cannot be checked against the passages; the statement after it can
+    text = re.sub(r"^(?:yes|no)\b[,.!]?\s+(?=\w)", "", text, flags=re.IGNORECASE)
+    text = text[:1].upper() + text[1:]
     sents = _sentences(text)
     if sents and not re.search(r"[.!?][\"')]?$", sents[-1]):
         sents = sents[:-1]
@@ -351,8 +382,9 @@ def _grounded_answer(question: str, shopper_facts: Optional[str],
     facts = mask_pii(shopper_facts.strip())[:1500] if shopper_facts else None
     if not question:
         return Answer(OFFTOPIC_REPLY, "offtopic", True)
+    retriever = retriever or default_retriever()
     try:
-        hits = (retriever or default_retriever()).search(question, k=TOP_K)
+        hits = retriever.search(question, k=TOP_K)
     except Exception as exc:  # missing weights/index: still reply
         log.exception("retrieval failed")
         return Answer(ERROR_REPLY, "error", False, error=type(exc).__name__)
@@ -378,7 +410,15 @@ def _grounded_answer(question: str, shopper_facts: Optional[str],
     if _SECRET.search(text):
         return _passage_answer(best, sources, "mentions prompt or secrets", raw, asked_change)
     evidence = "\n".join([h.passage.text for h in hits] + [facts or "", question])
-    reason = unsupported_reason(text, evidence)
+    ids = " ".join(re.findall(r"#?[A-Za-z]?\d{4,}", question))  # order/item ids may be echoed
+    number_evidence = "\n".join([h.passage.text for h in hits] + [facts or "", ids])
+    reason = unsupported_reason(text, evidence, number_evidence)
+    if not reason:
+        try:
+            reason = semantic_reason(_sentences(text), retriever, hits, facts)
+        except Exception as exc:  # the check must not break the turn: be conservative
+            log.warning("semantic check failed: %s", exc)
+            reason = "semantic check failed"
     if reason:
         return _passage_answer(best, sources, reason, raw, asked_change)
     return Answer(text, "answered", True, sources=sources, title=best.passage.title,
