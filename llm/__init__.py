@@ -1,1 +1,4 @@
-"""Embedded OpenAI-compatible LLM service (SmolLM2-135M-Instruct chat + all-MiniLM-L6-v2 embeddings)."""
+"""Embedded OpenAI-compatible LLM service.
+
+SmolLM2-135M-Instruct for chat and all-MiniLM-L6-v2 for embeddings, both from local packages.
+"""

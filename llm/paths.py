@@ -20,7 +20,9 @@ def package_dir(name: str) -> Path:
     """Folder of an installed package, found without executing its __init__."""
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"package {name!r} is not installed (see requirements/services-nodeps.txt)")
+        raise RuntimeError(
+            f"package {name!r} is not installed (see requirements/services-nodeps.txt)"
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 
