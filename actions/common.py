@@ -170,14 +170,14 @@ def requested_order_id(tracker: Tracker) -> Tuple[Optional[str], Optional[str]]:
     The message wins over the slot so that corrections ("no, I meant W1234567") take effect at
     once; an id written in the text counts even when the NLU missed the entity.
     """
-    raw = (
-        latest_entity(tracker, "order_id")
-        or find_order_id(latest_text(tracker))
-        or tracker.get_slot("order_id")
-    )
-    if not raw:
-        return None, None
-    return str(raw), normalize_order_id(str(raw))
+    entity = latest_entity(tracker, "order_id")
+    for candidate in (entity, find_order_id(latest_text(tracker))):
+        if candidate and normalize_order_id(candidate):
+            return candidate, normalize_order_id(candidate)
+    if entity:  # something the NLU took for an id, but it isn't one (e.g. a cut-off "W")
+        return entity, None
+    raw = tracker.get_slot("order_id")
+    return (str(raw), normalize_order_id(str(raw))) if raw else (None, None)
 
 
 # --------------------------------------------------------------------------- formatting

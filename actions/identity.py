@@ -162,13 +162,16 @@ class ValidateIdentifyForm(FormValidationAction):
     def extract_last_name(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
-        """A last name typed alone after we asked for it."""
-        if tracker.get_slot("last_name") or tracker.get_slot(REQUESTED_SLOT) != "last_name":
-            return {}
-        if not self._may_hold_name(tracker):
+        """A last name typed alone after we asked for it, or after a first name the NLU found."""
+        if tracker.get_slot("last_name") or not self._may_hold_name(tracker):
             return {}
         words = name_words(latest_text(tracker))
-        return {"last_name": words[-1]} if 1 <= len(words) <= 2 else {}
+        if tracker.get_slot(REQUESTED_SLOT) == "last_name":
+            return {"last_name": words[-1]} if 1 <= len(words) <= 2 else {}
+        first = str(tracker.get_slot("first_name") or "")
+        if first and 2 <= len(words) <= 3 and words[-1].lower() != first.lower():
+            return {"last_name": words[-1]}  # "Mei Martin" with only first_name=Mei tagged
+        return {}
 
     def validate_email(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -102,6 +102,17 @@ def test_order_talk_at_the_email_prompt_is_not_a_name(convo: Conversation) -> No
     assert not result.sets("first_name") and result.slot("requested_slot") == "email"
 
 
+def test_full_name_with_only_the_first_name_tagged(convo: Conversation) -> None:
+    """Seen end to end: the NLU tagged "Mei" but not "Martin"; the text still has it."""
+    convo.user("where's my order", intent="order_status")
+    convo.run(FORM, form=True)
+    convo.user("Mohamed Li", intent="inform", first_name="Mohamed")
+    assert convo.run(FORM, form=True).slot("requested_slot") == "zip"
+    assert convo.slots["last_name"] == "Li"
+    convo.user("43209", intent="inform")
+    assert convo.run(FORM, form=True).responses == ["utter_identified"]
+
+
 def test_name_entities_outside_the_requested_slot_are_used(convo: Conversation) -> None:
     """Asked for the first name, the shopper gives all three: last name and zip count too."""
     convo.user("where's my order", intent="order_status")

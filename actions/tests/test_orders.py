@@ -56,6 +56,12 @@ def test_order_status_explains_what_the_status_means(
     assert f"is {status}." in text and expected in text
 
 
+def test_cut_off_entity_falls_back_to_the_id_in_the_text(mohamed: Conversation) -> None:
+    """Seen end to end: "status of order W 8864622" gave the entity "W" only."""
+    mohamed.user("what's the status of order W 8864622", intent="order_status", order_id="W")
+    assert mohamed.run(ActionOrderStatus()).text.startswith("Order #W8864622 is delivered.")
+
+
 def test_order_id_in_text_wins_when_the_nlu_missed_it(mohamed: Conversation) -> None:
     mohamed.slots["order_id"] = ORDERS["processed"]
     mohamed.user("no, I meant w 8864622", intent="inform")
