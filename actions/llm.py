@@ -309,25 +309,32 @@ FLOW_OFFER = {
               "tell me what you want to change.",
 }
 
-SUPPORT_SIM = float(os.environ.get("LLM_SUPPORT_SIM", "0.65"))
+SUPPORT_SIM = float(os.environ.get("LLM_SUPPORT_SIM", "0.7"))
+_NEGATION = re.compile(r"\b(?:not|no|never|cannot|none|nothing|nor)\b|n't\b", re.IGNORECASE)
 
 
 def semantic_reason(sentences: list[str], retriever: Retriever, hits: list[Hit],
                     facts: Optional[str]) -> Optional[str]:
     """Each answer sentence must be close (MiniLM cosine >= SUPPORT_SIM) to one sentence of the
-    retrieved passages or facts: catches fluent additions the word checks let through."""
+    retrieved passages or facts, with the same polarity (both negated or neither): catches
+    fluent additions and flipped rules ("you can pay with a gift card that does not have
+    enough money") that the word checks let through."""
     ev_texts, ev_vecs = retriever.sentences(hits)
     if facts:
         fact_sents = _sentences(facts)
-        ev_vecs = np.vstack([ev_vecs, retriever.embed(fact_sents)]) if len(ev_vecs) else \
-            retriever.embed(fact_sents)
+        ev_texts = ev_texts + fact_sents
+        fact_vecs = retriever.embed(fact_sents)
+        ev_vecs = np.vstack([ev_vecs, fact_vecs]) if len(ev_vecs) else fact_vecs
     if not len(ev_vecs):
         return "no evidence sentences"
     vecs = retriever.embed(sentences)
     for sent, v in zip(sentences, vecs, strict=True):
-        best = float((ev_vecs @ v).max())
-        if best < SUPPORT_SIM:
-            return f"sentence similarity {best:.2f} < {SUPPORT_SIM:.2f}: {sent[:60]!r}"
+        sims = ev_vecs @ v
+        i = int(np.argmax(sims))
+        if sims[i] < SUPPORT_SIM:
+            return f"sentence similarity {sims[i]:.2f} < {SUPPORT_SIM:.2f}: {sent[:60]!r}"
+        if bool(_NEGATION.search(sent)) != bool(_NEGATION.search(ev_texts[i])):
+            return f"negation differs from {ev_texts[i][:60]!r}"
     return None
 
 

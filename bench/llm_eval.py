@@ -175,7 +175,10 @@ def main() -> int:
             "Misses: " + ("none" if not bad else "; ".join(
                 f"\"{r['q']}\" ({r['kind']}{', unsupported' if r['unsupported'] else ''})"
                 for r in bad)),
-        ]
+            "",
+            "Every LLM answer that passed the checks (for a human read):",
+            "",
+        ] + [f"- \"{r['q']}\" → \"{r['reply']}\"" for r in rows if r["kind"] == "answered"]
         update_doc("eval", "\n".join(lines))
     return 0
 

@@ -220,6 +220,8 @@ def test_supported_answer_kept_with_sources(retriever):
     ("Can I change items in my order twice?", "Yes, you can change items in your order twice."),
     ("Can I swap a t-shirt for a pair of shoes?",
      "You must exchange your item with another item that has already been purchased."),
+    ("Can I pay for my order with a gift card that doesn't have enough money?",
+     "Yes, you can pay for your order with a gift card that does not have enough money."),
 ])
 def test_fluent_wrong_answers_rejected(retriever, question, reply):
     answer, _ = ask(retriever, reply, question)
