@@ -67,8 +67,8 @@ FALLBACK_TEXTS: Dict[str, str] = {
         "Sorry, something went wrong on my side. Please try again, or say \"human\" and I'll "
         "pass you to an agent."
     ),
-    "utter_invalid_email": "That doesn't look like an email address. Could you type it again?",
-    "utter_invalid_zip": "Zip codes have 5 digits, like 80279. What's yours?",
+    "utter_invalid_email": "That doesn't look like an email address.",
+    "utter_invalid_zip": "Zip codes have 5 digits, like 80279.",
     "utter_how_can_i_help": (
         "What can I do for you? I can show an order's status, track a delivery or list your "
         "orders."

@@ -31,7 +31,7 @@ from actions.common import (
     shop_safe,
     utter,
 )
-from actions.shop_client import NotFound, ShopError, get_client
+from actions.shop_client import NotFound, ShopError, find_order_id, get_client
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,11 @@ FILLER_WORDS = {
 def _name_case(word: str) -> str:
     """``john`` -> ``John``; mixed case (``McDonald``) is kept as typed."""
     return word[:1].upper() + word[1:] if word.islower() or word.isupper() else word
+
+
+def _answers_the_prompt(tracker: Tracker) -> bool:
+    """Whether the message is an answer to our question, not a digression or another task."""
+    return latest_intent(tracker) not in NOT_A_NAME_INTENTS | set(TASK_INTENTS)
 
 
 def name_words(text: str) -> List[str]:
@@ -180,17 +185,29 @@ class ValidateIdentifyForm(FormValidationAction):
         email = str(value or "").strip().strip(".,;").lower()
         if EMAIL_RE.fullmatch(email):
             return {"email": email}
-        utter(dispatcher, domain, "utter_invalid_email")
+        if _answers_the_prompt(tracker):
+            utter(dispatcher, domain, "utter_invalid_email")
         return {"email": None}
 
     def validate_zip(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
-        """Five digits (a ZIP+4 keeps its first five)."""
+        """Five digits (a ZIP+4 keeps its first five); anything else is dropped.
+
+        The NLU also tags order numbers ("W 5564375") and sizes ("size 9") as zips: those are
+        dropped silently; only an answer to "what's your zip?" gets a correction.
+        """
         digits = re.sub(r"\D", "", str(value or ""))
         if len(digits) in (5, 9):
             return {"zip": digits[:5]}
-        utter(dispatcher, domain, "utter_invalid_zip")
+        text = latest_text(tracker)
+        if (
+            tracker.get_slot(REQUESTED_SLOT) == "zip"
+            and _answers_the_prompt(tracker)
+            and len(digits) != 7
+            and not find_order_id(text)
+        ):
+            utter(dispatcher, domain, "utter_invalid_zip")
         return {"zip": None}
 
     def validate_first_name(
@@ -327,8 +344,11 @@ class ValidateIdentifyForm(FormValidationAction):
             return True
         if ZIP_RE.search(text) or NAME_PREFERENCE_RE.search(text):
             return True
-        # asked for the email, the shopper answers with a full name ("Mohamed Li")
-        return latest_intent(tracker) == "inform" and 2 <= len(name_words(text)) <= 3
+        # asked for the email, the shopper answers with a full name ("Mohamed Li"), which the
+        # NLU may classify as inform or not at all (nlu_fallback)
+        if latest_intent(tracker) in TASK_INTENTS:
+            return False
+        return 2 <= len(name_words(text)) <= 3
 
     @staticmethod
     def _clean_name(value: Any) -> Optional[str]:

@@ -113,6 +113,35 @@ def test_full_name_with_only_the_first_name_tagged(convo: Conversation) -> None:
     assert convo.run(FORM, form=True).responses == ["utter_identified"]
 
 
+def test_full_name_classified_as_fallback(convo: Conversation) -> None:
+    """Seen end to end: "Mei Martin" came as nlu_fallback with only first_name tagged."""
+    convo.user("where's my order", intent="order_status")
+    convo.run(FORM, form=True)
+    convo.user("Mohamed Li", intent="nlu_fallback", first_name="Mohamed")
+    assert convo.run(FORM, form=True).slot("requested_slot") == "zip"
+
+
+def test_order_numbers_and_sizes_tagged_as_zip_are_dropped_silently(
+    convo: Conversation,
+) -> None:
+    """Seen end to end: "order W 5564375" -> zip=5564375; "size 9" -> zip=9."""
+    convo.user("where's my order", intent="order_status")
+    convo.run(FORM, form=True)
+    convo.user("Mohamed Li", intent="inform", first_name="Mohamed", last_name="Li")
+    assert convo.run(FORM, form=True).slot("requested_slot") == "zip"
+    for text, intent, tagged in (
+        ("what's the status of order W 8864622", "order_status", "8864622"),
+        ("no, I meant 7017301", "inform", "7017301"),
+        ("is it available in size 9 leather?", "product_info", "9"),
+    ):
+        convo.user(text, intent=intent, zip=tagged)
+        result = convo.run(FORM, form=True)
+        assert result.messages == [], text
+        assert convo.slots["zip"] is None and result.slot("requested_slot") == "zip"
+    convo.user("zip is 4320", intent="inform", zip="4320")
+    assert "5 digits" in convo.run(FORM, form=True).text
+
+
 def test_name_entities_outside_the_requested_slot_are_used(convo: Conversation) -> None:
     """Asked for the first name, the shopper gives all three: last name and zip count too."""
     convo.user("where's my order", intent="order_status")
