@@ -171,7 +171,8 @@ def requested_order_id(tracker: Tracker) -> Tuple[Optional[str], Optional[str]]:
     once; an id written in the text counts even when the NLU missed the entity.
     """
     entity = latest_entity(tracker, "order_id")
-    for candidate in (entity, find_order_id(latest_text(tracker))):
+    text = latest_text(tracker)
+    for candidate in (entity, find_order_id(text, bare=not text.startswith("/"))):
         if candidate and normalize_order_id(candidate):
             return candidate, normalize_order_id(candidate)
     if entity:  # something the NLU took for an id, but it isn't one (e.g. a cut-off "W")

@@ -103,7 +103,9 @@ def other_identity_in_message(tracker: Tracker) -> bool:
     }
     if "email" in entities or EMAIL_RE.search(latest_text(tracker)):
         return True
-    return bool({"first_name", "last_name", "zip"} & entities) and "order_id" not in entities
+    if "order_id" in entities or find_order_id(latest_text(tracker), bare=True):
+        return False  # "no, I meant 7017301": the NLU may tag the number as a zip
+    return bool({"first_name", "last_name", "zip"} & entities)
 
 
 class ValidateIdentifyForm(FormValidationAction):

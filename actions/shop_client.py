@@ -66,6 +66,7 @@ class Invalid(ShopError):
 # --------------------------------------------------------------------------- helpers
 _ORDER_ID_RE = re.compile(r"^#?\s*W\s*(\d(?:\s*\d){6})$", re.IGNORECASE)
 _ORDER_ID_IN_TEXT_RE = re.compile(r"\b[wW]\s?(\d{7})\b")
+_BARE_ORDER_ID_RE = re.compile(r"(?<![\w.\-])(\d{7})(?![\w.\-])")
 
 
 def normalize_order_id(raw: Optional[str]) -> Optional[str]:
@@ -87,11 +88,15 @@ def normalize_order_id(raw: Optional[str]) -> Optional[str]:
     return "#W" + re.sub(r"\s+", "", match.group(1))
 
 
-def find_order_id(text: Optional[str]) -> Optional[str]:
-    """First order id written anywhere in free text (``... order w 1234567 ...``)."""
+def find_order_id(text: Optional[str], bare: bool = False) -> Optional[str]:
+    """First order id written anywhere in free text (``... order w 1234567 ...``).
+
+    With ``bare``, a lone 7-digit number counts too ("no, I meant 7017301"): only where the
+    conversation is already about orders.
+    """
     if not text:
         return None
-    match = _ORDER_ID_IN_TEXT_RE.search(text)
+    match = _ORDER_ID_IN_TEXT_RE.search(text) or (bare and _BARE_ORDER_ID_RE.search(text))
     return f"#W{match.group(1)}" if match else None
 
 

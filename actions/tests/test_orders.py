@@ -62,6 +62,13 @@ def test_cut_off_entity_falls_back_to_the_id_in_the_text(mohamed: Conversation) 
     assert mohamed.run(ActionOrderStatus()).text.startswith("Order #W8864622 is delivered.")
 
 
+def test_bare_number_correction_tagged_as_zip(mohamed: Conversation) -> None:
+    """Seen end to end: "no, I meant 7017301" -> inform with zip=7017301."""
+    mohamed.slots["order_id"] = ORDERS["processed"]
+    mohamed.user("no, I meant 8864622", intent="inform", zip="8864622")
+    assert mohamed.run(ActionOrderStatus()).text.startswith("Order #W8864622 is delivered.")
+
+
 def test_order_id_in_text_wins_when_the_nlu_missed_it(mohamed: Conversation) -> None:
     mohamed.slots["order_id"] = ORDERS["processed"]
     mohamed.user("no, I meant w 8864622", intent="inform")

@@ -96,6 +96,8 @@ def test_normalize_order_id(raw, expected) -> None:
 def test_find_order_id_in_text() -> None:
     assert find_order_id("no, I meant w 7654321 sorry") == "#W7654321"
     assert find_order_id("show 1234567") is None
+    assert find_order_id("no, I meant 1234567", bare=True) == "#W1234567"
+    assert find_order_id("zip 80279, call 555-1234567", bare=True) is None
 
 
 def test_idempotency_key_is_stable() -> None:
