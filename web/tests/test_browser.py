@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import json
 import os
+import re
+import secrets
 import signal
 import socket
 import sqlite3
@@ -27,10 +29,9 @@ from typing import Any, Optional
 
 import pytest
 import yaml
+from playwright import sync_api  # noqa: E402 - never skipped: CI installs it
 
 from web.server import make_server
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "results"
@@ -94,17 +95,55 @@ def stop_process(proc: Optional[subprocess.Popen[bytes]]) -> None:
         proc.wait(timeout=5)
 
 
-class ActionServer:
-    """``rasa run actions`` on a free port; shop and LLM point at closed ports (fail fast)."""
+class ShopServer:
+    """The real shop backend (``python -m shop``) on a free port with a fresh seeded database."""
 
     def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.token = secrets.token_urlsafe(16)
+        self.log_path = workdir / "shop.log"
+        env = {
+            **os.environ,
+            "SHOP_PORT": str(self.port),
+            "SHOP_API_TOKEN": self.token,
+            "SHOP_DATABASE_URL": f"sqlite:///{workdir / 'shop.db'}",
+        }
+        with open(self.log_path, "ab") as log:
+            self.proc: Optional[subprocess.Popen[bytes]] = subprocess.Popen(
+                [str(REPO / ".venv-services" / "bin" / "python"), "-m", "shop"],
+                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                pytest.fail(f"shop exited:\n{tail(self.log_path)}")
+            if http_get(f"{self.url}/health") == 200:
+                return
+            time.sleep(0.5)
+        pytest.fail(f"shop not ready after {timeout:.0f} s:\n{tail(self.log_path)}")
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+
+class ActionServer:
+    """``rasa run actions`` on a free port, talking to the real shop; the LLM points at a
+    closed port (fail fast)."""
+
+    def __init__(self, workdir: Path, shop: ShopServer) -> None:
         self.port = free_port()
         self.log_path = workdir / "actions.log"
         env = {
             **os.environ,
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONPATH": str(REPO),
-            "SHOP_URL": f"http://127.0.0.1:{free_port()}",
+            "SHOP_URL": shop.url,
+            "SHOP_API_TOKEN": shop.token,
             "LLM_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
@@ -289,15 +328,18 @@ def rasa(page_origin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     if problem := credentials_problem():
         pytest.fail(problem)  # fail fast instead of every reply timing out
     workdir = tmp_path_factory.mktemp("rasa")
-    actions = ActionServer(workdir)  # starts while Rasa loads its model
+    shop = ShopServer(workdir)
+    actions = ActionServer(workdir, shop)  # starts while Rasa loads its model
     server = RasaServer(free_port(), page_origin, workdir, actions.port)
     try:
+        shop.wait_ready()
         actions.wait_ready()
         server.start()
         yield server
     finally:
         server.stop()
         actions.stop()
+        shop.stop()
 
 
 @pytest.fixture(scope="module")
@@ -591,13 +633,8 @@ def test_unreachable_message_then_reconnect(page: Any, web: str, proxy: TcpProxy
     status.wait_for(state="hidden", timeout=10_000)
 
 
-@pytest.mark.skip(reason="needs issue 4 flows")
 def test_order_status_conversation(page: Any, web: str) -> None:
-    """Greet, ask for an order, identify by email, pick the order by button, see its status.
-
-    Needs the action server (``rasa run actions --actions actions`` on ACTIONS_PORT) and the
-    shop backend with its seed data; start them in fixtures like ``rasa`` above when enabling.
-    """
+    """Greet, ask for an order, identify by email, pick the order by button, see its status."""
     open_chat(page, web)
     say(page, "hello")
     wait_bot_reply(page, 0)
@@ -605,14 +642,17 @@ def test_order_status_conversation(page: Any, web: str) -> None:
     say(page, "where is my order")
     wait_bot_reply(page, n, contains="email")
     n = bot_messages(page).count()
-    say(page, "seed-customer@example.com")  # an email of the shop's seed data
-    wait_bot_reply(page, n)
+    say(page, "mei.martin4637@example.com")  # a shopper of the shop's seed data
+    wait_bot_reply(page, n, contains="Which order")
     buttons = page.get_by_role("group", name="Suggested replies").last.get_by_role("button")
-    assert buttons.count() >= 1
+    assert buttons.count() == 3
+    processed = page.get_by_role("button", name=re.compile("#W3288665"))
     n = bot_messages(page).count()
-    buttons.first.click()
-    text = wait_bot_reply(page, n)
-    assert "status" in text.lower()
+    processed.click()
+    text = wait_bot_reply(page, n, contains="#W3288665")
+    assert "processed" in text and "Jigsaw Puzzle" in text
+    RESULTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(RESULTS / "web_chat_order_status.png"))
 
 
 # Keep this one last: it stops the module's Rasa server for good.
