@@ -178,7 +178,8 @@ def main() -> int:
             "",
             "Every LLM answer that passed the checks (for a human read):",
             "",
-        ] + [f"- \"{r['q']}\" → \"{r['reply']}\"" for r in rows if r["kind"] == "answered"]
+        ] + ([f"- \"{r['q']}\" → \"{r['reply']}\"" for r in rows if r["kind"] == "answered"]
+             or ["- (none in this run)"])
         update_doc("eval", "\n".join(lines))
     return 0
 
