@@ -46,7 +46,8 @@ PIP_QUIET := --quiet --disable-pip-version-check
 
 
 
-.PHONY: bench-shop nlu-cv lookups help install train run shop shop-reset llm actions rasa web shell test lint validate \
+
+.PHONY: eval-llm bench-llm bench-shop nlu-cv lookups help install train run shop shop-reset llm actions rasa web shell test lint validate \
         pytest pytest-services pytest-assistant test-stories test-nlu bench clean
 
 help:  ## list the targets
@@ -75,6 +76,7 @@ $(LLM_CONVERTED): $(SVC_VENV)/.installed
 
 install: $(VENV)/.installed $(SVC_VENV)/.installed $(LLM_CONVERTED) .env  ## build both venvs (quick when they exist)
 	@mkdir -p var models results
+	@$(PY) -m actions.knowledge build --if-stale  # embeddings index of knowledge/ for the LLM fallback
 
 # ---------------------------------------------------------------- model
 train: install  ## train the Rasa model (skipped by Rasa when nothing changed)
@@ -139,6 +141,9 @@ nlu-cv: install  ## 5-fold cross-validation of the NLU: reports + confusion matr
 
 pytest: pytest-services pytest-assistant  ## every pytest suite
 
+eval-llm: install  ## grounded-answer evaluation (50 questions) against the local LLM -> docs/llm.md
+	$(PY) bench/llm_eval.py
+
 pytest-services: install  ## shop backend and LLM service suites (services venv)
 	$(SVC_PY) -m pytest $(PYTEST) shop/tests llm/tests
 
@@ -149,7 +154,10 @@ test: lint validate train test-stories test-nlu pytest  ## everything CI runs
 	@echo "make test: all checks passed"
 
 # ---------------------------------------------------------------- misc
-bench: bench-shop  ## every benchmark (numbers printed and written to docs/)
+bench: bench-shop bench-llm  ## every benchmark (numbers printed and written to docs/)
+
+bench-llm: install  ## fallback latency p50/p95, decode tokens/s vs the memory-bandwidth bound -> docs/llm.md
+	$(PY) bench/llm_bench.py
 
 bench-shop: install  ## shop latency/throughput at concurrency 16 -> docs/shop.md
 	$(SVC_PY) bench/shop_bench.py --seconds 10

@@ -2,38 +2,60 @@
 
 Never silence. A message that carries an order id ("what about W7824724" when the NLU was
 unsure of the intent) is answered as an order-status question (identification still applies).
-The seam for grounded free-form answers is :func:`grounded_reply`: it returns
-None today; wiring ``actions.llm`` in is the lead's call (see its docstring), and nothing else
-in this action changes when it does.
+Anything else gets a grounded answer from the store's knowledge (:func:`grounded_reply`,
+``actions.llm``), which is checked against the passages and degrades to the best passage and
+the offer of a human agent when the LLM is down, slow or unsupported.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Optional
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import DomainDict, Events, latest_entity, latest_intent, latest_text, run_safely
-from actions.orders import order_status
-from actions.shop_client import find_order_id
+from actions.common import (
+    DomainDict,
+    Events,
+    current_customer,
+    latest_entity,
+    latest_intent,
+    latest_text,
+    run_safely,
+)
+from actions.llm import describe_answer, format_reply, grounded_answer
+from actions.orders import describe_order, order_status
+from actions.shop_client import ShopError, find_order_id, get_client
 
 logger = logging.getLogger(__name__)
 
 
-def grounded_reply(question: str, tracker: Tracker) -> Optional[str]:
-    """A grounded answer to a free-form question, or None to use the canned reply.
+def shopper_facts(tracker: Tracker) -> Optional[str]:
+    """The identified shopper's own order under discussion, as facts for the LLM (or None).
 
-    To enable the LLM answers, replace the body with e.g.::
-
-        from actions.llm import format_reply, grounded_answer
-        answer = grounded_answer(question)
-        return format_reply(answer) if answer.kind != "error" else None
-
-    (keep it fast: the action server call has a timeout, and the shopper is waiting).
+    Only this conversation's customer, only once identified: never anybody else's data.
     """
-    return None
+    customer_id = current_customer(tracker)
+    order_id = tracker.get_slot("order_id")
+    if not customer_id or not order_id:
+        return None
+    try:
+        return describe_order(get_client().get_order(order_id, customer_id))
+    except ShopError:
+        return None
+
+
+def grounded_reply(question: str, tracker: Tracker) -> str:
+    """A grounded answer to a free-form question, worded for the shopper.
+
+    ``actions.llm`` never raises: an LLM that is down, slow or talking nonsense gives the best
+    help-page passage and the offer of a human agent instead.
+    """
+    answer = grounded_answer(question, shopper_facts(tracker))
+    logger.info("fallback answer: %s", describe_answer(answer))
+    return format_reply(answer)
 
 
 class ActionFallback(Action):
@@ -54,7 +76,10 @@ class ActionFallback(Action):
         reply = None
         if question and not question.startswith("/"):
             try:
-                reply = grounded_reply(question, tracker)
+                # blocking HTTP + embeddings: keep the action server's event loop free
+                reply = await asyncio.get_running_loop().run_in_executor(
+                    None, grounded_reply, question, tracker
+                )
             except Exception:  # noqa: BLE001 - fall back to the canned reply, never silence
                 logger.exception("grounded reply failed")
         if reply:

@@ -51,13 +51,25 @@ def test_handoff_for_an_unidentified_shopper(domain: dict, client) -> None:
     assert "could not be identified" in ticket["summary"]
 
 
-def test_fallback_out_of_scope(convo: Conversation) -> None:
+def test_fallback_out_of_scope_gets_a_short_redirect(convo: Conversation, monkeypatch) -> None:
+    monkeypatch.setenv("LLM_BASE_URL", "http://127.0.0.1:9/v1")  # no LLM needed for this
     convo.user("what's the weather like?", intent="out_of_scope")
-    assert convo.run(ActionFallback()).responses == ["utter_out_of_scope"]
+    result = convo.run(ActionFallback())
+    assert result.responses == [None] and "orders" in result.text
 
 
-def test_fallback_low_confidence(convo: Conversation) -> None:
-    convo.user("asdf qwer", intent="nlu_fallback")
+def test_fallback_question_with_the_llm_down_quotes_help_and_offers_an_agent(
+    convo: Conversation, monkeypatch
+) -> None:
+    monkeypatch.setenv("LLM_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
+    convo.user("how many days until my paypal refund arrives?", intent="nlu_fallback")
+    result = convo.run(ActionFallback())
+    assert "5 to 7 business days" in result.text
+    assert "human agent" in result.text
+
+
+def test_fallback_on_a_typed_payload_is_the_canned_reply(convo: Conversation) -> None:
+    convo.user("/nonsense", intent="nlu_fallback")
     result = convo.run(ActionFallback())
     assert result.responses == ["utter_default"]
     assert "I can help with orders" in result.text
