@@ -95,80 +95,68 @@ def stop_process(proc: Optional[subprocess.Popen[bytes]]) -> None:
         proc.wait(timeout=5)
 
 
-class ShopServer:
-    """The real shop backend (``python -m shop``) on a free port with a fresh seeded database."""
+class ChildServer:
+    """A server process we start on a free port, wait for on its health URL, and stop."""
+
+    name = "server"
+
+    def __init__(self, workdir: Path, args: list[str], env: dict[str, str], health: str) -> None:
+        self.log_path = workdir / f"{self.name}.log"
+        self.health = health
+        with open(self.log_path, "ab") as log:
+            self.proc: Optional[subprocess.Popen[bytes]] = subprocess.Popen(
+                args, cwd=REPO, env={**os.environ, **env}, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                pytest.fail(f"{self.name} exited:\n{tail(self.log_path)}")
+            if http_get(self.health) == 200:
+                return
+            time.sleep(0.5)
+        pytest.fail(f"{self.name} not ready after {timeout:.0f} s:\n{tail(self.log_path)}")
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+
+class ShopServer(ChildServer):
+    """The real shop backend (``python -m shop``) with a fresh seeded database."""
+
+    name = "shop"
 
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = secrets.token_urlsafe(16)
-        self.log_path = workdir / "shop.log"
-        env = {
-            **os.environ,
-            "SHOP_PORT": str(self.port),
-            "SHOP_API_TOKEN": self.token,
-            "SHOP_DATABASE_URL": f"sqlite:///{workdir / 'shop.db'}",
-        }
-        with open(self.log_path, "ab") as log:
-            self.proc: Optional[subprocess.Popen[bytes]] = subprocess.Popen(
-                [str(REPO / ".venv-services" / "bin" / "python"), "-m", "shop"],
-                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def wait_ready(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                pytest.fail(f"shop exited:\n{tail(self.log_path)}")
-            if http_get(f"{self.url}/health") == 200:
-                return
-            time.sleep(0.5)
-        pytest.fail(f"shop not ready after {timeout:.0f} s:\n{tail(self.log_path)}")
-
-    def stop(self) -> None:
-        stop_process(self.proc)
+        super().__init__(
+            workdir, [str(REPO / ".venv-services" / "bin" / "python"), "-m", "shop"],
+            {"SHOP_PORT": str(self.port), "SHOP_API_TOKEN": self.token,
+             "SHOP_DATABASE_URL": f"sqlite:///{workdir / 'shop.db'}"},
+            f"{self.url}/health",
+        )
 
 
-class ActionServer:
-    """``rasa run actions`` on a free port, talking to the real shop; the LLM points at a
-    closed port (fail fast)."""
+class ActionServer(ChildServer):
+    """``rasa run actions`` talking to the real shop; the LLM points at a closed port (fail
+    fast)."""
+
+    name = "actions"
 
     def __init__(self, workdir: Path, shop: ShopServer) -> None:
         self.port = free_port()
-        self.log_path = workdir / "actions.log"
-        env = {
-            **os.environ,
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONPATH": str(REPO),
-            "SHOP_URL": shop.url,
-            "SHOP_API_TOKEN": shop.token,
-            "LLM_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-        }
-        with open(self.log_path, "ab") as log:
-            self.proc: Optional[subprocess.Popen[bytes]] = subprocess.Popen(
-                [str(BIN / "rasa"), "run", "actions", "--actions", "actions",
-                 "--port", str(self.port)],
-                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def wait_ready(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                pytest.fail(f"action server exited:\n{tail(self.log_path)}")
-            if http_get(f"http://127.0.0.1:{self.port}/health") == 200:
-                return
-            time.sleep(0.5)
-        pytest.fail(f"action server not ready after {timeout:.0f} s:\n{tail(self.log_path)}")
-
-    def stop(self) -> None:
-        stop_process(self.proc)
+        super().__init__(
+            workdir,
+            [str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(self.port)],
+            {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(REPO), "SHOP_URL": shop.url,
+             "SHOP_API_TOKEN": shop.token, "LLM_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
+             "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+            f"http://127.0.0.1:{self.port}/health",
+        )
 
 
 class RasaServer:
