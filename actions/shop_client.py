@@ -430,15 +430,8 @@ class ShopClient:
         idem_key: Optional[str] = None,
     ) -> Dict[str, Any]:
         """Swap items of a pending order for other variants (once per order)."""
-        return self._post(
-            self._order_path(order_id, "/items"),
-            customer_id=customer_id,
-            body={
-                "item_ids": list(item_ids),
-                "new_item_ids": list(new_item_ids),
-                "payment_method_id": payment_method_id,
-            },
-            idem_key=idem_key,
+        return self._swap_items(
+            order_id, "/items", customer_id, item_ids, new_item_ids, payment_method_id, idem_key
         )
 
     def return_order(
@@ -471,8 +464,23 @@ class ShopClient:
         idem_key: Optional[str] = None,
     ) -> Dict[str, Any]:
         """Request an exchange of delivered items for other variants."""
+        return self._swap_items(
+            order_id, "/exchange", customer_id, item_ids, new_item_ids, payment_method_id, idem_key
+        )
+
+    def _swap_items(
+        self,
+        order_id: str,
+        action: str,
+        customer_id: str,
+        item_ids: List[str],
+        new_item_ids: List[str],
+        payment_method_id: str,
+        idem_key: Optional[str],
+    ) -> Dict[str, Any]:
+        """Items -> other variants: the body shared by item modification and exchange."""
         return self._post(
-            self._order_path(order_id, "/exchange"),
+            self._order_path(order_id, action),
             customer_id=customer_id,
             body={
                 "item_ids": list(item_ids),
