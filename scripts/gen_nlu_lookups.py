@@ -1,8 +1,10 @@
-"""Generate data/nlu/lookups.yml (product lookup table + synonyms) from the shop's catalog.
+"""Generate data/nlu/lookups.yml (product and name lookup tables + synonyms) from the shop data.
 
 Why generated: product names must match the catalog exactly (the shop is the source of truth),
-and hand-copied lists drift. Everyday names ("boots", "tee", "earbuds") come from
-``actions/product_names.py`` so that action_product_info resolves names the same way.
+and hand-copied lists drift. The ``first_name`` and ``last_name`` tables are the customers'
+names of the same data, a strong feature for DIET on identification answers. Everyday names
+("boots", "tee", "earbuds") come from ``actions/product_names.py`` so that action_product_info
+resolves names the same way.
 
     .venv/bin/python scripts/gen_nlu_lookups.py          # write data/nlu/lookups.yml
     .venv/bin/python scripts/gen_nlu_lookups.py --check  # exit 1 if the file is stale
@@ -42,6 +44,16 @@ def catalog_names(db_path: Path) -> List[str]:
     return sorted({p["name"] for p in data["products"].values()})
 
 
+def customer_names(db_path: Path) -> Dict[str, List[str]]:
+    """The customers' first and last names, sorted (one lookup table each)."""
+    data = json.loads(db_path.read_text(encoding="utf-8"))
+    users = data.get("users", {}).values()
+    return {
+        part: sorted({u["name"][part] for u in users if u.get("name", {}).get(part)})
+        for part in ("first_name", "last_name")
+    }
+
+
 def find_db() -> Path:
     """The shop's copy of the seed data, or the shared dataset if it is missing."""
     if SHOP_DB.exists():
@@ -56,8 +68,8 @@ def _block(kind: str, name: str, examples: List[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(names: List[str]) -> str:
-    """The YAML text: one lookup table ``product`` and one synonym block per product."""
+def render(names: List[str], people: Dict[str, List[str]] | None = None) -> str:
+    """The YAML text: lookup tables ``product`` (+ names) and one synonym block per product."""
     unknown = sorted(set(ALIASES) - set(names))
     if unknown:
         raise SystemExit(f"aliases for products not in the catalog: {unknown}")
@@ -78,6 +90,8 @@ def render(names: List[str]) -> str:
             by_product[name].append(form)
 
     out = [HEADER, _block("lookup", "product", lookup)]
+    for part, values in sorted((people or {}).items()):
+        out.append(_block("lookup", part, values))
     for name in names:
         forms = sorted(set(by_product[name]) | set(surface_forms(name)) - {name})
         if forms:
@@ -90,7 +104,8 @@ def main(argv: List[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if the file is out of date")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
-    text = render(catalog_names(find_db()))
+    db = find_db()
+    text = render(catalog_names(db), customer_names(db))
     if args.check:
         current = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
         if current != text:
