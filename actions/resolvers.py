@@ -1,0 +1,518 @@
+"""What the shopper types -> the exact values the shop API needs (no Rasa code here).
+
+Pure functions over the shop's own shapes (``shop/service.py``): order items
+``{name, product_id, item_id, price, options}``, product variants keyed by item id
+``{item_id, options, available, price}``, payment methods ``{source, id, brand, last_four,
+balance}`` and addresses ``{address1, address2, city, state, country, zip}``. Money is in
+dollars (floats). Fuzzy matching uses rapidfuzz, address parsing usaddress.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import usaddress
+from rapidfuzz import fuzz, process
+
+from actions.product_names import name_table
+
+Item = Dict[str, Any]
+
+# ----------------------------------------------------------------------------- text helpers
+_UNITS = {
+    "inches": "inch", "in": "inch", "feet": "ft", "foot": "ft", "liters": "l", "liter": "l",
+    "litre": "l", "litres": "l", "ltr": "l", "hours": "hour", "hrs": "hour", "hr": "hour",
+    "pieces": "piece", "pcs": "piece", "pc": "piece", "cups": "cup", "lbs": "lb", "pounds": "lb",
+    "pound": "lb", "degrees": "degree", "deg": "degree", "percent": "%", "gigs": "gb",
+    "gig": "gb", "gigabytes": "gb", "gigabyte": "gb", "terabyte": "tb", "terabytes": "tb",
+    "milliliters": "ml", "millilitres": "ml", "megapixels": "mp", "watts": "w", "watt": "w",
+    "bars": "bar",
+}
+_UNIT_WORDS = set(_UNITS.values()) | {"ml", "gb", "tb", "mm", "k", "p", "mah", "x", "mp", "w"}
+_WORD_SYNONYMS = {"gray": "grey", "colour": "color", "colors": "color", "colours": "color"}
+def _words(text: str) -> List[str]:
+    return text.split()
+
+
+_STOP = set(_words(
+    "a an the i id im ive my me we want wanna would like to return exchange swap change modify "
+    "cancel replace please pls it its one ones that this these those them they of for and or "
+    "just only also item items thing things product products order from in on with is are was "
+    "were be do dont can could you yes yeah ok okay sure no not need get send back both all "
+    "everything every each too as well plus then but so same other another which bought got "
+    "received ordered purchased new pair some let lets go instead rather than prefer"
+))
+_NEGATIONS = {"not", "non", "no", "without", "isnt", "wasnt", "dont", "doesnt", "never"}
+_ID_RE = re.compile(r"(?<!\d)\d{10}(?!\d)")
+
+
+def _tokens(text: Optional[str]) -> List[str]:
+    """Lower-case word/number tokens; units after a number canonical (``1000ml`` = ``1000 ml``)."""
+    raw = re.findall(r"\d+(?:\.\d+)?|[a-z]+|%", re.sub(r"['’`]", "", (text or "").lower()))
+    out: List[str] = []
+    for tok in raw:
+        if out and out[-1][0].isdigit() and tok in _UNITS:
+            tok = _UNITS[tok]
+        out.append(_WORD_SYNONYMS.get(tok, tok))
+    return out
+
+
+def _match(phrase: Sequence[str], toks: Sequence[str], fuzzy: bool = True
+           ) -> Optional[Tuple[float, int, int]]:
+    """Best (score, start, end) where ``phrase`` occurs in ``toks``; spaces/hyphens ignored,
+    typos tolerated on words of 4+ letters (same first letter), numbers exact."""
+    target = "".join(phrase)
+    if not target:
+        return None
+    best: Optional[Tuple[float, int, int]] = None
+    for width in sorted({max(1, len(phrase) - 1), len(phrase), len(phrase) + 1}):
+        for i in range(len(toks) - width + 1):
+            window = toks[i:i + width]
+            cand = "".join(window)
+            if cand == target:
+                score = 1.0
+            elif (fuzzy and len(target) >= 4 and len(cand) >= 4 and cand[0] == target[0]
+                  and not any(c.isdigit() for c in cand + target)
+                  and not any(t in _STOP for t in window)):
+                score = fuzz.ratio(cand, target) / 100
+                if score < 0.8:
+                    continue
+            else:
+                continue
+            if best is None or (score, i - width) > (best[0], best[1] - (best[2] - best[1])):
+                best = (score, i, i + width)
+    # "1000" for "1000ml": the number alone, when the rest of the value is units
+    if best is None and phrase[0][0].isdigit() and all(t in _UNIT_WORDS for t in phrase[1:]):
+        for i, tok in enumerate(toks):
+            if tok == phrase[0] and not (i + 1 < len(toks) and toks[i + 1] in _UNIT_WORDS):
+                return (0.85, i, i + 1)
+    return best
+
+
+def _negated(toks: Sequence[str], start: int) -> bool:
+    return any(t in _NEGATIONS for t in toks[max(0, start - 2):start])
+
+
+def _value_forms(value: str) -> List[List[str]]:
+    """Token forms of an option value, with the everyday words for letter sizes."""
+    sizes = {"xs": ["extra small", "x small"], "s": ["small"], "m": ["medium", "med"],
+             "l": ["large"], "xl": ["extra large", "x large"],
+             "xxl": ["2xl", "extra extra large", "xx large", "double xl"]}
+    forms = [value.lower()] + sizes.get(value.lower(), [])
+    return [_tokens(f) for f in forms]
+
+
+def _option_hits(options: Mapping[str, Any], toks: Sequence[str]) -> Dict[str, Tuple[float, int]]:
+    """Option keys whose value the text names -> (score, span length)."""
+    hits: Dict[str, Tuple[float, int]] = {}
+    for key, value in options.items():
+        val = str(value).lower()
+        if val in ("yes", "no", "none"):  # named by the key: "waterproof", "no backlight"
+            found = _match(_tokens(key), toks)
+            if found and (_negated(toks, found[1]) == (val in ("no", "none"))):
+                hits[key] = (found[0], found[2] - found[1])
+            continue
+        for form in _value_forms(val):
+            if len(form) == 1 and len(form[0]) == 1 and form[0] not in toks:
+                continue  # single letters ("m", "l") only as whole tokens
+            found = _match(form, toks)
+            if found and found[0] > hits.get(key, (0.0, 0))[0]:
+                hits[key] = (found[0], found[2] - found[1])
+    return hits
+
+
+# ----------------------------------------------------------------------------- reasons
+RETURN_REASONS: Tuple[str, ...] = (
+    "damaged", "wrong size", "not as described", "changed mind", "wrong item", "arrived late",
+    "no longer needed",
+)
+CANCEL_REASONS: Tuple[str, ...] = ("no longer needed", "ordered by mistake")
+
+_NOT_NEEDED = (r"\bno longer (need|needed|require|use|want)|\b(dont|do not|doesnt|wont|didnt|"
+               r"will not|not) (really )?(need|needed|want)\b( it| this| that| them)? ?"
+               r"(any ?more|now)?|\bnot needed\b|\bno need\b|\bno use for\b|\bunnecessary\b|"
+               r"\bno longer necessary\b")
+_RETURN_PATTERNS: List[Tuple[str, str]] = [
+    ("wrong size", r"\btoo (small|big|large|tight|loose|short|long|narrow|wide)\b|\b(doesnt|does "
+                   r"not|didnt|did not|wont|dont|not) fit|\bwrong size\b|\bruns (small|large|big)"
+                   r"|\bsize (is|was) (off|wrong)|\bbigger size|\bsmaller size"),
+    ("damaged", r"\b(damaged|broken|broke|defective|cracked|faulty|scratched|shattered|dented|"
+                r"torn|ripped|smashed|malfunction\w*|leak\w*|dead on arrival)\b|\b(doesnt|does "
+                r"not|isnt|not|stopped|wont) (work|working|turn on|charge)"),
+    ("wrong item", r"\bwrong (item|thing|product|one|model|color|colour|order|package)|\bnot what"
+                   r" i (ordered|bought)|\bsent me (the )?(a )?(wrong|different)|\bdifferent "
+                   r"(item|product) than"),
+    ("not as described", r"\bnot as (described|advertised|pictured|shown)|\bdifferent (from|than|"
+                         r"to) (the )?(picture|photo|description|image|website|listing|ad)|\b(does"
+                         r"nt|does not|didnt) (look|match)|\bnot like (the )?(picture|photo|"
+                         r"description)|\bmisleading\b|\bpoor quality\b|\blow quality\b|\bcheap"
+                         r"ly made\b|\bnot what (was|it was) (described|advertised)"),
+    ("arrived late", r"\b(arrived|came|delivered|got here|showed up) (too )?late|\btoo late\b|"
+                     r"\btook (too|so) long|\bdelayed\b|\blate (delivery|arrival)|\bafter i "
+                     r"needed"),
+    ("no longer needed", _NOT_NEEDED),
+    ("changed mind", r"\bchanged? (my|our) mind|\bdont (like|love|want)|\bdo not (like|want)|\b"
+                     r"not happy|\bregret|\bsecond thoughts|\bnot for me\b|\bdislike|\bhate it"),
+]
+_CANCEL_PATTERNS: List[Tuple[str, str]] = [
+    ("ordered by mistake", r"\bmistake|\bmistakenly|\baccident|\bby error\b|\bin error\b|\b"
+                           r"(didnt|did not) mean to|\bmeant to (order|buy|get)|\bordered (it |"
+                           r"this )?twice|\bduplicate|\bdouble ordered|\bordered the wrong|\b"
+                           r"wrong (item|size|color|colour|one|thing|product)|\bmisclick|\boops"),
+    ("no longer needed", _NOT_NEEDED + r"|\bdont want (it|this|them) any ?more"),
+]
+_VOCAB = sorted({w for _, p in _RETURN_PATTERNS + _CANCEL_PATTERNS
+                 for w in re.findall(r"[a-z]{5,}", p)} | {"described", "mistake", "defective"})
+
+
+def _spellfix(text: str) -> str:
+    words = []
+    for word in re.sub(r"['’`]", "", (text or "").lower()).replace("-", " ").split():
+        word = re.sub(r"[^a-z0-9]", "", word)
+        if len(word) >= 5 and word not in _VOCAB:
+            hit = process.extractOne(word, _VOCAB, scorer=fuzz.ratio, score_cutoff=80)
+            if hit and hit[0][0] == word[0]:
+                word = hit[0]
+        words.append(word)
+    return " ".join(words)
+
+
+def _reason(text: Optional[str], canon: Sequence[str], patterns: List[Tuple[str, str]]
+            ) -> Optional[str]:
+    clean = _spellfix(text or "")
+    for reason in canon:
+        if clean == reason:
+            return reason
+    for reason, pattern in patterns:
+        if re.search(pattern, clean):
+            return reason
+    return None
+
+
+def canonical_return_reason(text: Optional[str]) -> Optional[str]:
+    """One of RETURN_REASONS for what the shopper said, or None when it fits none."""
+    return _reason(text, RETURN_REASONS, _RETURN_PATTERNS)
+
+
+def canonical_cancel_reason(text: Optional[str]) -> Optional[str]:
+    """One of CANCEL_REASONS, or None for any other reason (the shop refuses those)."""
+    return _reason(text, CANCEL_REASONS, _CANCEL_PATTERNS)
+
+
+# ----------------------------------------------------------------------------- items
+@dataclass
+class ItemChoice:
+    """``item_ids``: chosen (one entry per unit, so an id may repeat); ``ambiguous``: distinct
+    candidate items to ask about; ``unmatched``: words naming nothing in the order."""
+
+    item_ids: List[str] = field(default_factory=list)
+    ambiguous: List[Item] = field(default_factory=list)
+    unmatched: List[str] = field(default_factory=list)
+
+
+_ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3,
+             "4th": 3, "fifth": 4, "5th": 4, "sixth": 5, "6th": 5, "last": -1}
+_ALL_WORDS = {"all", "both", "everything", "every", "each", "two", "three", "four", "entire",
+              "whole"}
+
+
+def _ordinal(seg: str, toks: Sequence[str]) -> Optional[int]:
+    m = re.search(r"\b(\d)(st|nd|rd|th)\b|\b(?:item|number|no|#) ?(\d)\b", seg)
+    if m:
+        return int(m.group(1) or m.group(3)) - 1
+    return next((_ORDINALS[t] for t in toks if t in _ORDINALS), None)
+
+
+def resolve_items(text: Optional[str], items: Sequence[Item]) -> ItemChoice:
+    """Which of an order's ``items`` the shopper means (names, options, ordinals, ids, "all")."""
+    result = ItemChoice()
+    names = name_table({str(i.get("name", "")) for i in items})
+    forms = {form: _tokens(form) for form in names}
+    chosen: List[int] = []
+    lowered = re.sub(r"['’`]", "", (text or "").lower())
+    segments = [s for s in re.split(r",|;|&|\band\b|\bplus\b|\balso\b|\bas well as\b", lowered)
+                if s.strip()]
+
+    def take(indices: Iterable[int], every: bool) -> None:
+        for idx in indices:
+            copies = [j for j, it in enumerate(items) if it["item_id"] == items[idx]["item_id"]]
+            free = [j for j in copies if j not in chosen]
+            chosen.extend(free if every else free[:1])
+
+    for seg in segments:
+        toks = _tokens(seg)
+        every = bool(_ALL_WORDS & set(toks)) and not ("both" in toks and len(segments) > 1)
+        ids = [i for i, it in enumerate(items) if it["item_id"] in _ID_RE.findall(seg)]
+        if ids:
+            take(dict.fromkeys(ids), every)
+            continue
+        named = {names[f] for f, ft in forms.items() if (m := _match(ft, toks)) and m[0] >= 0.82}
+        pool = [i for i, it in enumerate(items) if not named or it.get("name") in named]
+        hits = {i: len(_option_hits(items[i].get("options") or {}, toks)) for i in pool}
+        if max(hits.values(), default=0) > 0:
+            pool = [i for i in pool if hits[i] == max(hits.values())]
+        signal = bool(named) or max(hits.values(), default=0) > 0
+        ordinal = _ordinal(seg, toks)
+        if ordinal is not None:
+            if -len(pool) <= ordinal < len(pool):
+                take([pool[ordinal]], False)
+            else:
+                result.unmatched.append(seg.strip())
+        elif signal or (every and len(segments) == 1):
+            distinct = list({items[i]["item_id"]: i for i in reversed(pool)}.values())[::-1]
+            if every or len(distinct) == 1:
+                take(pool, every)
+            else:
+                result.ambiguous.extend(items[i] for i in sorted(distinct))
+        else:
+            result.unmatched.extend(t for t in toks if t not in _STOP and t not in _ORDINALS)
+    result.item_ids = [items[i]["item_id"] for i in sorted(chosen)]
+    return result
+
+
+# ----------------------------------------------------------------------------- variants
+@dataclass
+class VariantChoice:
+    """``variant``: the one available variant meant; ``candidates``: available variants to
+    choose from (ask); ``unavailable``: variants that fit but are sold out; ``mentioned``:
+    option values recognised in the text. All empty/None: nothing matched."""
+
+    variant: Optional[Item] = None
+    candidates: List[Item] = field(default_factory=list)
+    unavailable: List[Item] = field(default_factory=list)
+    mentioned: Dict[str, str] = field(default_factory=dict)
+
+
+def _variants(product: Mapping[str, Any]) -> List[Item]:
+    raw = product.get("variants") or {}
+    return [dict(v) for v in (raw.values() if isinstance(raw, Mapping) else raw)]
+
+
+def resolve_variant(text: Optional[str], product: Mapping[str, Any], current_item_id: str
+                    ) -> VariantChoice:
+    """Another variant of ``product`` as described; what is not mentioned stays as now."""
+    variants = _variants(product)
+    current = next((v for v in variants if v["item_id"] == current_item_id), {"options": {}})
+    others = [v for v in variants if v["item_id"] != current_item_id]
+    by_id = [v for v in others if v["item_id"] in _ID_RE.findall(text or "")]
+    if by_id:
+        v = by_id[0]
+        return VariantChoice(variant=v) if v.get("available") else VariantChoice(unavailable=[v])
+    toks = _tokens(text)
+    # every value the text names, per option key (the longest mention wins within a key)
+    wanted: Dict[str, set] = {}
+    for key in {k for v in variants for k in v["options"]}:
+        best: Tuple[float, int] = (0.0, 0)
+        values: set = set()
+        for value in {str(v["options"].get(key)) for v in variants if key in v["options"]}:
+            hit = _option_hits({key: value}, toks).get(key)
+            if hit and (hit[1], hit[0]) > (best[1], best[0]):
+                best, values = hit, {value}
+            elif hit and (hit[1], hit[0]) == (best[1], best[0]):
+                values.add(value)
+        if values:
+            wanted[key] = values
+    mentioned = {k: sorted(v)[0] for k, v in wanted.items() if len(v) == 1}
+    if not wanted:
+        return VariantChoice()
+    fits = [v for v in others
+            if all(str(v["options"].get(k)) in vals for k, vals in wanted.items())]
+    if not fits:  # e.g. "black" named for frame and lens colour: enough that one key fits
+        fits = [v for v in others if any(str(v["options"].get(k)) in vals
+                                         for k, vals in wanted.items())]
+        fits = [v for v in fits if sum(str(v["options"].get(k)) in vals
+                                       for k, vals in wanted.items()) >= len(wanted) - 1
+                and len(wanted) > 1]
+
+    def kept(v: Item) -> int:
+        return sum(v["options"].get(k) == val for k, val in current["options"].items()
+                   if k not in wanted)
+
+    fits.sort(key=lambda v: (-kept(v), v["price"]))
+    available = [v for v in fits if v.get("available")]
+    sold_out = [v for v in fits if not v.get("available")]
+    keep_all = len([k for k in current["options"] if k not in wanted])
+    exact = [v for v in available if kept(v) == keep_all]
+    choice = VariantChoice(unavailable=sold_out, mentioned=mentioned)
+    if len(exact) == 1 or len(available) == 1:
+        choice.variant = (exact or available)[0]
+    else:
+        choice.candidates = available
+    return choice
+
+
+# ----------------------------------------------------------------------------- addresses
+_STATES: Dict[str, str] = {
+    pair.split(":")[0].replace("_", " "): pair.split(":")[1] for pair in _words(
+        "alabama:AL alaska:AK arizona:AZ arkansas:AR california:CA colorado:CO connecticut:CT "
+        "delaware:DE florida:FL georgia:GA hawaii:HI idaho:ID illinois:IL indiana:IN iowa:IA "
+        "kansas:KS kentucky:KY louisiana:LA maine:ME maryland:MD massachusetts:MA michigan:MI "
+        "minnesota:MN mississippi:MS missouri:MO montana:MT nebraska:NE nevada:NV "
+        "new_hampshire:NH new_jersey:NJ new_mexico:NM new_york:NY north_carolina:NC "
+        "north_dakota:ND ohio:OH oklahoma:OK oregon:OR pennsylvania:PA rhode_island:RI "
+        "south_carolina:SC south_dakota:SD tennessee:TN texas:TX utah:UT vermont:VT virginia:VA "
+        "washington:WA west_virginia:WV wisconsin:WI wyoming:WY district_of_columbia:DC "
+        "washington_dc:DC puerto_rico:PR"
+    )
+}
+_COUNTRY_RE = re.compile(r"[\s,]*\b(united states( of america)?|u\.?s\.?a\.?|u\.?s\.?|america)"
+                         r"\.?\s*$", re.IGNORECASE)
+ADDRESS_REQUIRED = ("address1", "city", "state", "zip")
+
+
+@dataclass
+class AddressParse:
+    """An address as the shop stores it; ``missing`` lists required fields not found."""
+
+    address1: str = ""
+    address2: str = ""
+    city: str = ""
+    state: str = ""
+    zip: str = ""
+    country: str = "USA"
+    missing: List[str] = field(default_factory=list)
+
+    def as_dict(self) -> Dict[str, str]:
+        """The request body of the shop's address endpoints."""
+        return {k: getattr(self, k) for k in
+                ("address1", "address2", "city", "state", "country", "zip")}
+
+
+def _state_code(raw: str) -> str:
+    name = " ".join(re.sub(r"[^a-z ]", " ", raw.lower()).split())
+    if name.upper() in _STATES.values():
+        return name.upper()
+    hit = process.extractOne(name, list(_STATES), scorer=fuzz.ratio, score_cutoff=85)
+    return _STATES[hit[0]] if hit else ""
+
+
+def _cap(text: str) -> str:
+    """Title-case words typed in lower case ("main st" -> "Main St"), keep "5th", "McKay"."""
+    return " ".join(w[0].upper() + w[1:] if w.islower() and w[0].isalpha() else w
+                    for w in text.split())
+
+
+def parse_address(text: Optional[str]) -> AddressParse:
+    """A US address from free text (``123 Main St Apt 4, Austin, TX 78701``)."""
+    text = (text or "").strip().rstrip(".!")
+    result = AddressParse()
+    stripped = _COUNTRY_RE.sub("", text)
+    try:
+        parts, _ = usaddress.tag(stripped)
+    except usaddress.RepeatedLabelError as exc:
+        parts = {}
+        for token, label in exc.parsed_string:
+            if label not in parts or list(parts)[-1] == label:
+                parts[label] = (parts.get(label, "") + " " + token).strip()
+    parts = {k: v.strip(" ,") for k, v in parts.items()}
+    street = ["AddressNumberPrefix", "AddressNumber", "AddressNumberSuffix",
+              "StreetNamePreDirectional", "StreetNamePreModifier", "StreetNamePreType",
+              "StreetName", "StreetNamePostType", "StreetNamePostDirectional",
+              "StreetNamePostModifier", "USPSBoxType", "USPSBoxID"]
+    result.address1 = _cap(" ".join(parts[k] for k in street if parts.get(k)))
+    unit = " ".join(parts[k] for k in ("OccupancyType", "OccupancyIdentifier",
+                                       "SubaddressType", "SubaddressIdentifier") if parts.get(k))
+    result.address2 = _cap(unit.replace("# ", "#"))
+    result.city = _cap(parts.get("PlaceName", ""))
+    result.state = _state_code(parts.get("StateName", ""))
+    zip_code = re.fullmatch(r"\d{5}(-\d{4})?", parts.get("ZipCode", ""))
+    result.zip = zip_code.group(0) if zip_code else ""
+    if not result.address1 or not (parts.get("AddressNumber") or parts.get("USPSBoxID")):
+        result.address1 = ""
+    result.missing = [f for f in ADDRESS_REQUIRED if not getattr(result, f)]
+    return result
+
+
+def format_address(addr: Union[Mapping[str, Any], AddressParse]) -> str:
+    """One line for read-back: ``123 Main St, Apt 4, Austin, TX 78701, USA``."""
+    a = addr.as_dict() if isinstance(addr, AddressParse) else dict(addr)
+    region = " ".join(p for p in (a.get("state"), a.get("zip")) if p)
+    parts = (a.get("address1"), a.get("address2"), a.get("city"), region, a.get("country"))
+    return ", ".join(str(p) for p in parts if p)
+
+
+# ----------------------------------------------------------------------------- payment
+@dataclass
+class PaymentChoice:
+    """``method_id``/``method``: the one method meant; ``original``: "the original payment
+    method" (the caller resolves it from the order); ``candidates``: several fit (ask);
+    ``excluded``: the shopper named the method that is excluded (e.g. the current one)."""
+
+    method_id: Optional[str] = None
+    method: Optional[Dict[str, Any]] = None
+    original: bool = False
+    candidates: List[Dict[str, Any]] = field(default_factory=list)
+    excluded: bool = False
+
+
+def resolve_payment_method(text: Optional[str],
+                           methods: Union[Mapping[str, Mapping[str, Any]],
+                                          Sequence[Mapping[str, Any]]],
+                           exclude_id: Optional[str] = None) -> PaymentChoice:
+    """Which of the customer's payment ``methods`` (dict by id, or list) the shopper means."""
+    pool = [dict(m) for m in (methods.values() if isinstance(methods, Mapping) else methods)]
+    raw = (text or "").strip()
+    toks = _tokens(raw)
+    by_id = [m for m in pool if m.get("id") and m["id"].lower() == raw.lower()]
+    if not by_id and re.search(r"\b(original|same (card|method|payment|way)|paid with|i used)\b",
+                               _spellfix(raw)):
+        return PaymentChoice(original=True)
+    fits = by_id or pool
+    if not by_id:
+        sources = (("gift_card", ["gift card", "giftcard", "gift", "store credit"]),
+                   ("paypal", ["paypal", "pay pal"]))
+        wants = [s for s, forms in sources
+                 if any((m := _match(_tokens(f), toks)) and m[0] >= 0.8 for f in forms)]
+        brands = {m.get("brand") for m in pool if m.get("brand")}
+        named = {b for b in brands if (h := _match(_tokens(b), toks)) and h[0] >= 0.8}
+        four = set(re.findall(r"(?<!\d)\d{4}(?!\d)", raw))
+        if named or four or re.search(r"\b(credit|debit)\b", raw.lower()):
+            wants.append("credit_card")
+        if not wants and "card" in toks:
+            cards = [m for m in pool if m.get("source") == "credit_card"]
+            wants.append("credit_card" if cards else "gift_card")
+        if not wants:
+            return PaymentChoice()
+        fits = [m for m in pool if m.get("source") in wants
+                and (m.get("source") != "credit_card" or not named or m.get("brand") in named)
+                and (m.get("source") != "credit_card" or not four or m.get("last_four") in four)]
+    allowed = [m for m in fits if m.get("id") != exclude_id]
+    if len(allowed) == 1:
+        return PaymentChoice(method_id=allowed[0]["id"], method=allowed[0])
+    return PaymentChoice(candidates=allowed, excluded=bool(fits) and not allowed)
+
+
+# ----------------------------------------------------------------------------- read-back text
+def format_money(amount: Union[int, float, str, Decimal, None]) -> str:
+    """Dollars as shown to shoppers: ``$1,234.50``, ``-$3.00``."""
+    value = Decimal(str(amount or 0)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return f"{'-' if value < 0 else ''}${abs(value):,.2f}"
+
+
+def describe_item(item: Mapping[str, Any], name: Optional[str] = None) -> str:
+    """``Jigsaw Puzzle (pieces 1000, theme animals)``; works for variants given ``name``."""
+    options = ", ".join(f"{k} {v}" for k, v in (item.get("options") or {}).items())
+    label = item.get("name") or name or ""
+    if not options:
+        return label
+    return f"{label} ({options})" if label else options
+
+
+def describe_payment_method(method: Mapping[str, Any]) -> str:
+    """``Visa ending 1234``, ``gift card (balance $12.00)``, ``PayPal``."""
+    source = method.get("source")
+    if source == "credit_card":
+        brand = str(method.get("brand") or "card")
+        brand = {"mastercard": "Mastercard", "amex": "American Express"}.get(brand.lower(),
+                                                                             brand.title())
+        return f"{brand} ending {method.get('last_four')}" if method.get("last_four") else brand
+    if source == "gift_card":
+        if method.get("balance") is None:
+            return "gift card"
+        return f"gift card (balance {format_money(method.get('balance'))})"
+    if source == "paypal":
+        return "PayPal"
+    return str(method.get("id") or "payment method")
