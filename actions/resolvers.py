@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import usaddress
 from rapidfuzz import fuzz, process
 
-from actions.product_names import name_table
+from actions.product_names import ALIASES, name_table, surface_forms
 
 Item = Dict[str, Any]
 
@@ -74,7 +74,7 @@ def _match(phrase: Sequence[str], toks: Sequence[str], fuzzy: bool = True
             cand = "".join(window)
             if cand == target:
                 score = 1.0
-            elif (fuzzy and len(target) >= 4 and len(cand) >= 4 and cand[0] == target[0]
+            elif (fuzzy and len(target) >= 4 and len(cand) >= 3 and cand[0] == target[0]
                   and not any(c.isdigit() for c in cand + target)
                   and not any(t in _STOP for t in window)):
                 score = fuzz.ratio(cand, target) / 100
@@ -105,22 +105,23 @@ def _value_forms(value: str) -> List[List[str]]:
     return [_tokens(f) for f in forms]
 
 
-def _option_hits(options: Mapping[str, Any], toks: Sequence[str]) -> Dict[str, Tuple[float, int]]:
-    """Option keys whose value the text names -> (score, span length)."""
-    hits: Dict[str, Tuple[float, int]] = {}
+def _option_hits(options: Mapping[str, Any], toks: Sequence[str]
+                 ) -> Dict[str, Tuple[float, int, int]]:
+    """Option keys whose value the text names -> (score, start, end) of the mention."""
+    hits: Dict[str, Tuple[float, int, int]] = {}
     for key, value in options.items():
         val = str(value).lower()
         if val in ("yes", "no", "none"):  # named by the key: "waterproof", "no backlight"
             found = _match(_tokens(key), toks)
             if found and (_negated(toks, found[1]) == (val in ("no", "none"))):
-                hits[key] = (found[0], found[2] - found[1])
+                hits[key] = found
             continue
         for form in _value_forms(val):
             if len(form) == 1 and len(form[0]) == 1 and form[0] not in toks:
                 continue  # single letters ("m", "l") only as whole tokens
             found = _match(form, toks)
-            if found and found[0] > hits.get(key, (0.0, 0))[0]:
-                hits[key] = (found[0], found[2] - found[1])
+            if found and found[0] > hits.get(key, (0.0, 0, 0))[0]:
+                hits[key] = found
     return hits
 
 
@@ -144,7 +145,7 @@ _RETURN_PATTERNS: List[Tuple[str, str]] = [
                 r"not|isnt|not|stopped|wont) (work|working|turn on|charge)"),
     ("wrong item", r"\bwrong (item|thing|product|one|model|color|colour|order|package)|\bnot what"
                    r" i (ordered|bought)|\bsent me (the )?(a )?(wrong|different)|\bdifferent "
-                   r"(item|product) than"),
+                   r"(item|product) than|\b(color|colour|model) (is|was) wrong"),
     ("not as described", r"\bnot as (described|advertised|pictured|shown)|\bdifferent (from|than|"
                          r"to) (the )?(picture|photo|description|image|website|listing|ad)|\b(does"
                          r"nt|does not|didnt) (look|match)|\bnot like (the )?(picture|photo|"
@@ -226,11 +227,31 @@ def _ordinal(seg: str, toks: Sequence[str]) -> Optional[int]:
     return next((_ORDINALS[t] for t in toks if t in _ORDINALS), None)
 
 
+def _name_forms(names: Iterable[str]) -> Dict[Tuple[str, str], List[str]]:
+    """(surface form, catalog name) -> tokens: catalog forms and aliases, plus the head noun
+    ("kettle" for Tea Kettle) when no other of these products shares it."""
+    names = {n for n in names if n}
+    table = dict(name_table(names))
+    heads: Dict[str, List[str]] = {}
+    for name in names:
+        if " " in name:
+            heads.setdefault(name.lower().rsplit(" ", 1)[1], []).append(name)
+    for head, owners in heads.items():
+        if len(owners) == 1 and head not in _STOP:
+            for form in surface_forms(head):
+                table.setdefault(form, owners[0])
+    return {(form, name): _tokens(form) for form, name in table.items()}
+
+
+_CATALOG_FORMS = _name_forms(ALIASES)
+
+
 def resolve_items(text: Optional[str], items: Sequence[Item]) -> ItemChoice:
     """Which of an order's ``items`` the shopper means (names, options, ordinals, ids, "all")."""
     result = ItemChoice()
-    names = name_table({str(i.get("name", "")) for i in items})
-    forms = {form: _tokens(form) for form in names}
+    order_names = {str(i.get("name", "")) for i in items}
+    forms = _name_forms(order_names)
+    foreign = {f: t for f, t in _CATALOG_FORMS.items() if f[1] not in order_names}
     chosen: List[int] = []
     lowered = re.sub(r"['’`]", "", (text or "").lower())
     segments = [s for s in re.split(r",|;|&|\band\b|\bplus\b|\balso\b|\bas well as\b", lowered)
@@ -247,26 +268,39 @@ def resolve_items(text: Optional[str], items: Sequence[Item]) -> ItemChoice:
         every = bool(_ALL_WORDS & set(toks)) and not ("both" in toks and len(segments) > 1)
         ids = [i for i, it in enumerate(items) if it["item_id"] in _ID_RE.findall(seg)]
         if ids:
-            take(dict.fromkeys(ids), every)
+            take({items[i]["item_id"]: i for i in reversed(ids)}.values(), every)
             continue
-        named = {names[f] for f, ft in forms.items() if (m := _match(ft, toks)) and m[0] >= 0.82}
+        found: Dict[str, Tuple[float, bool]] = {}  # name -> best score, plural form?
+        for (form, name), ft in forms.items():
+            m = _match(ft, toks)
+            plural = form.endswith("s") and not name.lower().endswith("s")
+            if m and m[0] >= 0.82 and (m[0], m[2] - m[1], not plural) > (
+                    found.get(name, (0.0, False))[0], 0, False):
+                found[name] = (m[0], plural)
+        named = set(found)
+        # "the jackets" means every copy ("Hiking Boots" is plural by name, not by intent)
+        every = every or any(plural for _, plural in found.values())
         pool = [i for i, it in enumerate(items) if not named or it.get("name") in named]
+        if not named and any(_match(ft, toks, fuzzy=False) for ft in foreign.values()):
+            pool = []  # "the laptop" when the order has none: not the laptop backpack
         hits = {i: len(_option_hits(items[i].get("options") or {}, toks)) for i in pool}
         if max(hits.values(), default=0) > 0:
             pool = [i for i in pool if hits[i] == max(hits.values())]
         signal = bool(named) or max(hits.values(), default=0) > 0
         ordinal = _ordinal(seg, toks)
-        if ordinal is not None:
+        distinct = list({items[i]["item_id"]: i for i in reversed(pool)}.values())[::-1]
+        if ordinal is not None and (signal or not any(t not in _STOP for t in toks
+                                                      if t not in _ORDINALS)):
             if -len(pool) <= ordinal < len(pool):
                 take([pool[ordinal]], False)
             else:
                 result.unmatched.append(seg.strip())
-        elif signal or (every and len(segments) == 1):
-            distinct = list({items[i]["item_id"]: i for i in reversed(pool)}.values())[::-1]
+        elif pool and (signal or (every and len(segments) == 1)):
             if every or len(distinct) == 1:
-                take(pool, every)
+                take(pool if every else distinct[:1], every)
             else:
-                result.ambiguous.extend(items[i] for i in sorted(distinct))
+                result.ambiguous.extend(items[i] for i in distinct
+                                        if items[i] not in result.ambiguous)
         else:
             result.unmatched.extend(t for t in toks if t not in _STOP and t not in _ORDINALS)
     result.item_ids = [items[i]["item_id"] for i in sorted(chosen)]
@@ -302,30 +336,39 @@ def resolve_variant(text: Optional[str], product: Mapping[str, Any], current_ite
         v = by_id[0]
         return VariantChoice(variant=v) if v.get("available") else VariantChoice(unavailable=[v])
     toks = _tokens(text)
-    # every value the text names, per option key (the longest mention wins within a key)
+    # per option key, the values the text names (the longest mention wins within a key)
+    spans: Dict[str, Tuple[int, int]] = {}
     wanted: Dict[str, set] = {}
     for key in {k for v in variants for k in v["options"]}:
-        best: Tuple[float, int] = (0.0, 0)
-        values: set = set()
+        best: Tuple[int, float] = (0, 0.0)
         for value in {str(v["options"].get(key)) for v in variants if key in v["options"]}:
             hit = _option_hits({key: value}, toks).get(key)
-            if hit and (hit[1], hit[0]) > (best[1], best[0]):
-                best, values = hit, {value}
-            elif hit and (hit[1], hit[0]) == (best[1], best[0]):
-                values.add(value)
-        if values:
-            wanted[key] = values
-    mentioned = {k: sorted(v)[0] for k, v in wanted.items() if len(v) == 1}
+            if hit and (hit[2] - hit[1], hit[0]) > best:
+                best, wanted[key], spans[key] = (hit[2] - hit[1], hit[0]), {value}, hit[1:]
+            elif hit and (hit[2] - hit[1], hit[0]) == best:
+                wanted[key].add(value)
     if not wanted:
         return VariantChoice()
-    fits = [v for v in others
-            if all(str(v["options"].get(k)) in vals for k, vals in wanted.items())]
-    if not fits:  # e.g. "black" named for frame and lens colour: enough that one key fits
-        fits = [v for v in others if any(str(v["options"].get(k)) in vals
-                                         for k, vals in wanted.items())]
-        fits = [v for v in fits if sum(str(v["options"].get(k)) in vals
-                                       for k, vals in wanted.items()) >= len(wanted) - 1
-                and len(wanted) > 1]
+    # one mention naming several keys ("black" for frame and lens colour) is one wish:
+    # the key named next to it decides ("brown lenses"), else any of them will do
+    groups: List[List[str]] = []
+    for key in sorted(spans, key=spans.get):
+        if groups and spans[key][0] < spans[groups[-1][0]][1]:
+            groups[-1].append(key)
+        else:
+            groups.append([key])
+    for group in groups:
+        start, end = spans[group[0]]
+        near = toks[max(0, start - 2):end + 2]
+        named = [k for k in group if any(_match([w], near) for w in _tokens(k)
+                                         if w not in ("color", "type", "material", "size"))]
+        if named and len(group) > 1:
+            group[:] = named
+    mentioned = {g[0]: sorted(wanted[g[0]])[0] for g in groups
+                 if len(g) == 1 and len(wanted[g[0]]) == 1}
+    fits = [v for v in others if all(any(str(v["options"].get(k)) in wanted[k] for k in g)
+                                     for g in groups)]
+    wanted = {k: wanted[k] for g in groups for k in g}
 
     def kept(v: Item) -> int:
         return sum(v["options"].get(k) == val for k, val in current["options"].items()
@@ -457,6 +500,8 @@ def resolve_payment_method(text: Optional[str],
     raw = (text or "").strip()
     toks = _tokens(raw)
     by_id = [m for m in pool if m.get("id") and m["id"].lower() == raw.lower()]
+    if not by_id and re.fullmatch(r"(credit_card|gift_card|paypal)_\d+", raw.lower()):
+        return PaymentChoice()  # a button id of no method of this customer
     if not by_id and re.search(r"\b(original|same (card|method|payment|way)|paid with|i used)\b",
                                _spellfix(raw)):
         return PaymentChoice(original=True)
