@@ -490,6 +490,33 @@ class ShopClient:
             idem_key=idem_key,
         )
 
+    def create_rating(
+        self,
+        conversation_id: str,
+        rating: int,
+        comment: Optional[str] = None,
+        customer_id: Optional[str] = None,
+        idem_key: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Store a 1-5 satisfaction rating; Conflict if this conversation was already rated."""
+        body: Dict[str, Any] = {"conversation_id": conversation_id[:200], "rating": int(rating)}
+        if comment:
+            body["comment"] = comment[:1000]
+        if customer_id:
+            body["customer_id"] = customer_id
+        key = idem_key or idempotency_key("rating", conversation_id, rating, comment or "")
+        data = self._post("/ratings", body=body, idem_key=key)
+        if not isinstance(data, dict) or "rating" not in data:
+            raise ShopUnavailable("unexpected /ratings payload")
+        return data
+
+    def list_ratings(self, limit: int = 50) -> Dict[str, Any]:
+        """Newest ratings and the summary (``count``, ``average``, ``distribution`` 1-5)."""
+        data = self._get("/ratings", params={"limit": int(limit)})
+        if not isinstance(data, dict) or "summary" not in data:
+            raise ShopUnavailable("unexpected /ratings payload")
+        return data
+
     def update_default_address(
         self, customer_id: str, address: Dict[str, str], idem_key: Optional[str] = None
     ) -> Dict[str, Any]:

@@ -38,6 +38,9 @@ from shop.schemas import (
     OrderOut,
     PaymentIn,
     ProductOut,
+    RatingIn,
+    RatingListOut,
+    RatingOut,
     ReturnIn,
     ShipmentOut,
     check_id,
@@ -439,6 +442,21 @@ def create_app(settings: Settings | None = None, *, init: bool = True) -> FastAP
         """Open a human-agent ticket with a summary; returns its id."""
         return run_write(store, "handoff", None, body, idempotency_key,
                          lambda s: service.open_handoff(s, body), ok_status=201)
+
+    @app.post("/ratings", response_model=RatingOut, status_code=201,
+              responses={**WRITE_ERRORS, 409: {"model": ErrorOut,
+                                               "description": "Conversation already rated"}},
+              tags=["ratings"])
+    def create_rating(body: RatingIn, idempotency_key: IdemHeader = None) -> JSONResponse:
+        """Store a shopper's 1-5 rating of a conversation (one per conversation)."""
+        return run_write(store, "rating", None, body, idempotency_key,
+                         lambda s: service.create_rating(s, body), ok_status=201)
+
+    @app.get("/ratings", response_model=RatingListOut, responses=ERRORS, tags=["ratings"])
+    def ratings(limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> JSONResponse:
+        """The newest ratings first, and count / average / distribution over all ratings."""
+        with store.read() as session:
+            return JSONResponse(service.list_ratings(session, limit))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -108,6 +108,15 @@ class HandoffIn(Strict):
     conversation_id: Annotated[Text, Field(max_length=200)] | None = None
 
 
+class RatingIn(Strict):
+    """A satisfaction rating; strict integers so that `true` or `"5"` are not taken for 1 or 5."""
+
+    conversation_id: Annotated[Text, Field(min_length=1, max_length=200)]
+    rating: Annotated[int, Field(ge=1, le=5, strict=True)]
+    comment: Annotated[Text, Field(max_length=1000)] | None = None
+    customer_id: Id | None = None
+
+
 # ---------------------------------------------------------------- documented answers
 
 
@@ -231,6 +240,26 @@ class HandoffOut(BaseModel):
     user_id: str | None = None
     conversation_id: str | None = None
     created_at: str
+
+
+class RatingOut(BaseModel):
+    id: int
+    conversation_id: str
+    rating: int
+    comment: str | None = None
+    customer_id: str | None = None
+    created_at: str
+
+
+class RatingSummary(BaseModel):
+    count: int
+    average: float | None = Field(description="Mean rating, 2 decimals; null when none")
+    distribution: dict[str, int] = Field(description='Count per rating, keys "1" to "5"')
+
+
+class RatingListOut(BaseModel):
+    ratings: list[RatingOut] = Field(description="Newest first, at most `limit`")
+    summary: RatingSummary = Field(description="Over every stored rating, not only this page")
 
 
 class HealthOut(BaseModel):

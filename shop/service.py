@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shop.db import (
@@ -21,6 +22,7 @@ from shop.db import (
     Order,
     PaymentMethod,
     Product,
+    Rating,
     Shipment,
     Variant,
     fold,
@@ -29,7 +31,7 @@ from shop.db import (
     utcnow,
 )
 from shop.errors import ShopError, conflict, invalid, not_found
-from shop.schemas import AddressIn, CancelIn, HandoffIn, ItemsIn, PaymentIn, ReturnIn
+from shop.schemas import AddressIn, CancelIn, HandoffIn, ItemsIn, PaymentIn, RatingIn, ReturnIn
 
 PENDING = "pending"
 PENDING_MODIFIED = "pending (item modified)"
@@ -545,6 +547,65 @@ def open_handoff(session: Session, body: HandoffIn) -> dict[str, Any]:
     session.add(ticket)
     session.flush()
     return handoff_view(ticket)
+
+
+# ---------------------------------------------------------------- ratings
+
+
+def _iso(moment: Any) -> str:
+    text = moment.isoformat()
+    return text.replace("+00:00", "Z") if moment.tzinfo else text + "Z"
+
+
+def rating_view(rating: Rating) -> dict[str, Any]:
+    return {
+        "id": rating.id,
+        "conversation_id": rating.conversation_id,
+        "rating": rating.rating,
+        "comment": rating.comment,
+        "customer_id": rating.customer_id,
+        "created_at": _iso(rating.created_at),
+    }
+
+
+def create_rating(session: Session, body: RatingIn) -> dict[str, Any]:
+    """Store a rating; a conversation is rated once (409), so a re-sent form cannot count twice."""
+    if body.customer_id is not None and session.get(Customer, body.customer_id) is None:
+        raise invalid("customer_not_found", f"No customer {body.customer_id}.")
+    taken = select(Rating.id).where(Rating.conversation_id == body.conversation_id)
+    if session.scalar(taken) is not None:
+        raise conflict("already_rated", "This conversation has already been rated.")
+    rating = Rating(
+        conversation_id=body.conversation_id,
+        rating=body.rating,
+        comment=body.comment or None,
+        customer_id=body.customer_id,
+        created_at=utcnow(),
+    )
+    try:
+        with session.begin_nested():  # a concurrent insert for the same conversation (PostgreSQL)
+            session.add(rating)
+            session.flush()
+    except IntegrityError:
+        raise conflict("already_rated", "This conversation has already been rated.") from None
+    return rating_view(rating)
+
+
+def list_ratings(session: Session, limit: int) -> dict[str, Any]:
+    """The newest ratings and a summary over all of them (for reports and dashboards)."""
+    rows = session.scalars(
+        select(Rating).order_by(Rating.created_at.desc(), Rating.id.desc()).limit(limit)
+    ).all()
+    counts = {int(value): int(n) for value, n in
+              session.execute(select(Rating.rating, func.count()).group_by(Rating.rating))}
+    distribution = {str(n): int(counts.get(n, 0)) for n in range(1, 6)}
+    total = sum(distribution.values())
+    average = (round(sum(int(k) * v for k, v in distribution.items()) / total, 2)
+               if total else None)
+    return {
+        "ratings": [rating_view(r) for r in rows],
+        "summary": {"count": total, "average": average, "distribution": distribution},
+    }
 
 
 def engine_name(engine: Engine) -> str:
