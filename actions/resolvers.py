@@ -165,8 +165,8 @@ _CANCEL_PATTERNS: List[Tuple[str, str]] = [
                            r"wrong (item|size|color|colour|one|thing|product)|\bmisclick|\boops"),
     ("no longer needed", _NOT_NEEDED + r"|\bdont want (it|this|them) any ?more"),
 ]
-_VOCAB = sorted({w for _, p in _RETURN_PATTERNS + _CANCEL_PATTERNS
-                 for w in re.findall(r"[a-z]{5,}", p)} | {"described", "mistake", "defective"})
+_VOCAB = sorted({w for _, p in _RETURN_PATTERNS + _CANCEL_PATTERNS for w in re.findall(
+    r"[a-z]{5,}", p)} | {"described", "mistake", "defective", "original", "method", "payment"})
 
 
 def _spellfix(text: str) -> str:
@@ -254,13 +254,24 @@ def resolve_items(text: Optional[str], items: Sequence[Item]) -> ItemChoice:
     foreign = {f: t for f, t in _CATALOG_FORMS.items() if f[1] not in order_names}
     chosen: List[int] = []
     lowered = re.sub(r"['’`]", "", (text or "").lower())
-    segments = [s for s in re.split(r",|;|&|\band\b|\bplus\b|\balso\b|\bas well as\b", lowered)
-                if s.strip()]
+    segments: List[str] = []
+    for part in re.split(r"&|\band\b|\bplus\b|\balso\b|\bas well as\b", lowered):
+        for piece in re.split(r"[,;]", part):
+            toks = _tokens(piece)
+            if segments and segments[-1] and not (
+                    _ID_RE.search(piece) or any(_match(ft, toks) for ft in forms.values())):
+                segments[-1] += " " + piece  # "the shirt, blue, size M": one item
+            else:
+                segments.append(piece)
+        segments.append("")
+    segments = [seg for seg in segments if seg.strip()]
 
     def take(indices: Iterable[int], every: bool) -> None:
         for idx in indices:
             copies = [j for j, it in enumerate(items) if it["item_id"] == items[idx]["item_id"]]
             free = [j for j in copies if j not in chosen]
+            if not every and len(free) < len(copies):
+                continue  # named again ("the shirt, the black one"): still one copy
             chosen.extend(free if every else free[:1])
 
     for seg in segments:
@@ -270,16 +281,16 @@ def resolve_items(text: Optional[str], items: Sequence[Item]) -> ItemChoice:
         if ids:
             take({items[i]["item_id"]: i for i in reversed(ids)}.values(), every)
             continue
-        found: Dict[str, Tuple[float, bool]] = {}  # name -> best score, plural form?
+        found: Dict[str, Tuple[float, int, bool]] = {}  # name -> score, span, singular form?
         for (form, name), ft in forms.items():
             m = _match(ft, toks)
-            plural = form.endswith("s") and not name.lower().endswith("s")
-            if m and m[0] >= 0.82 and (m[0], m[2] - m[1], not plural) > (
-                    found.get(name, (0.0, False))[0], 0, False):
-                found[name] = (m[0], plural)
+            singular = not form.endswith("s") or name.lower().endswith("s")
+            if m and m[0] >= 0.82 and (m[0], m[2] - m[1], singular) > found.get(name, (0, 0, 0)):
+                found[name] = (m[0], m[2] - m[1], singular)
         named = set(found)
         # "the jackets" means every copy ("Hiking Boots" is plural by name, not by intent)
-        every = every or any(plural for _, plural in found.values())
+        every = every or not all(singular for _, _, singular in found.values())
+        every = every and not re.search(r"\b(one of|just one|only one|single)\b", seg)
         pool = [i for i, it in enumerate(items) if not named or it.get("name") in named]
         if not named and any(_match(ft, toks, fuzzy=False) for ft in foreign.values()):
             pool = []  # "the laptop" when the order has none: not the laptop backpack
@@ -289,8 +300,9 @@ def resolve_items(text: Optional[str], items: Sequence[Item]) -> ItemChoice:
         signal = bool(named) or max(hits.values(), default=0) > 0
         ordinal = _ordinal(seg, toks)
         distinct = list({items[i]["item_id"]: i for i in reversed(pool)}.values())[::-1]
-        if ordinal is not None and (signal or not any(t not in _STOP for t in toks
-                                                      if t not in _ORDINALS)):
+        if ordinal is not None and (signal or not any(
+                t not in _STOP and t not in _ORDINALS and not t.isdigit()
+                and t not in ("st", "nd", "rd", "th", "number") for t in toks)):
             if -len(pool) <= ordinal < len(pool):
                 take([pool[ordinal]], False)
             else:
