@@ -183,7 +183,8 @@ def _spellfix(text: str) -> str:
 
 def _reason(text: Optional[str], canon: Sequence[str], patterns: List[Tuple[str, str]]
             ) -> Optional[str]:
-    clean = _spellfix(text or "")
+    clean = re.sub(r"\b(not|isnt|wasnt|arent|never) (\w+ )?(broken|damaged|defective|late)\b", "",
+                   _spellfix(text or ""))
     for reason in canon:
         if clean == reason:
             return reason
@@ -307,6 +308,8 @@ def resolve_items(text: Optional[str], items: Sequence[Item]) -> ItemChoice:
                 take([pool[ordinal]], False)
             else:
                 result.unmatched.append(seg.strip())
+        elif not signal and "both" in toks and len(items) != 2:
+            result.ambiguous.extend(it for it in items if it not in result.ambiguous)
         elif pool and (signal or (every and len(segments) == 1)):
             if every or len(distinct) == 1:
                 take(pool if every else distinct[:1], every)

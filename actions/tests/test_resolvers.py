@@ -77,6 +77,8 @@ def methods(user_id: str) -> Dict[str, Dict[str, Any]]:
         ("no longer needed", "no longer needed"),
         ("I don't need it anymore", "no longer needed"),
         ("Changed Mind", "changed mind"),
+        ("it's not broken, I just don't like it", "changed mind"),
+        ("not damaged but too small", "wrong size"),
         ("whatever", None),
         ("", None),
         (None, None),
@@ -220,6 +222,29 @@ def test_identical_jackets_among_other_items() -> None:
     assert resolve_items("both jackets", items).item_ids == ["8590708195"] * 2
     assert resolve_items("the lamp and the clock", items).item_ids == ["8384507844", "6534134392"]
     assert resolve_items("the laptop", items).item_ids == ["6017636844"]
+
+
+@pytest.mark.parametrize(
+    "text, ids",
+    [
+        ("the jacket, navy, size XL", ["8590708195"]),
+        ("just one of the jackets", ["8590708195"]),
+        ("all the jackets", ["8590708195", "8590708195"]),
+        ("the clock and both jackets", ["8590708195", "8590708195", "6534134392"]),
+        ("the white lamp", ["8384507844"]),
+        ("the 15 inch laptop", ["6017636844"]),
+        ("the space gray laptop", ["6017636844"]),
+        ("item 2", ["6017636844"]),
+        ("number 5", ["6534134392"]),
+    ],
+)
+def test_items_in_a_five_item_order(text: str, ids: List[str]) -> None:
+    assert resolve_items(text, order("#W1840144", "delivered")).item_ids == ids
+
+
+def test_both_of_five_items_is_a_question() -> None:
+    choice = resolve_items("both", order("#W1840144", "delivered"))
+    assert choice.item_ids == [] and len(choice.ambiguous) == 4  # distinct items
 
 
 def test_pending_order_with_two_backpacks() -> None:
