@@ -26,7 +26,18 @@ Events = List[Dict[str, Any]]
 RunFn = Callable[[Action, CollectingDispatcher, Tracker, DomainDict], Awaitable[Events]]
 
 # Tasks that need an identified shopper; validate_identify_form remembers them.
-TASK_INTENTS = ("order_status", "track_order", "list_orders")
+TASK_INTENTS = (
+    "order_status",
+    "track_order",
+    "list_orders",
+    # changes (change_form, actions/changes.py)
+    "cancel_order",
+    "return_order",
+    "exchange_order",
+    "modify_order",
+    "change_address",
+    "change_payment",
+)
 
 # What each order status means for the shopper next (RETAIL_RULES.md, "Order statuses").
 STATUS_NEXT: Dict[str, str] = {

@@ -14,6 +14,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.change_plans import CHANGE_INTENTS
 from actions.common import (
     DomainDict,
     Events,
@@ -286,6 +287,11 @@ class ActionResumeRequest(Action):
         if not current_customer(tracker):
             # not identified (locked, shop down, stopped): the form already said why
             return done
+        if pending in CHANGE_INTENTS:  # the change_form takes over (rule on change_requested)
+            return done + [
+                SlotSet("change_type", CHANGE_INTENTS[pending]),
+                SlotSet("change_requested", True),
+            ]
         if not pending and tracker.get_slot("order_id"):
             pending = "order_status"  # an order id was typed before identifying
         task = TASKS.get(pending or "")
