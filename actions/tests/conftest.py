@@ -149,7 +149,7 @@ def domain() -> Dict[str, Any]:
     return yaml.safe_load((REPO / "domain.yml").read_text(encoding="utf-8"))
 
 
-ENTITY_SLOTS = ("email", "first_name", "last_name", "zip", "order_id", "product", "return_reason")
+ENTITY_SLOTS = ("email", "first_name", "last_name", "zip", "order_id", "product")
 
 
 def initial_slots(domain: Dict[str, Any]) -> Dict[str, Any]:
