@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from abc import ABCMeta, abstractmethod
 from typing import Any, Dict, List, Optional, Tuple
 
 from rasa_sdk import Action, Tracker
@@ -435,7 +436,7 @@ def variant_button(item: Dict[str, Any], variant: Dict[str, Any]) -> Dict[str, s
 
 
 # --------------------------------------------------------------------------- questions
-class _AskAction(Action):
+class _AskAction(Action, metaclass=ABCMeta):
     """Base of the questions that need shop data (buttons of orders, items, methods)."""
 
     slot = ""
@@ -457,6 +458,7 @@ class _AskAction(Action):
         client = get_client()
         return self.ask(dispatcher, client, plan, load_context(client, customer_id, slots))
 
+    @abstractmethod
     def ask(
         self,
         dispatcher: CollectingDispatcher,
@@ -464,7 +466,7 @@ class _AskAction(Action):
         plan: ChangePlan,
         ctx: ChangeContext,
     ) -> Events:
-        raise NotImplementedError
+        """Utter the question (with buttons); return events (e.g. the read-back fingerprint)."""
 
 
 class ActionAskChangeOrderId(_AskAction):
