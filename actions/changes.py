@@ -225,7 +225,9 @@ class ValidateChangeForm(FormValidationAction):
             return end_form()
 
         problem: Optional[Problem] = None
-        if fresh and not activating:
+        if fresh and activating:
+            self._prefill(tracker, plan, ctx)
+        elif fresh:
             problem = self._answer(tracker, plan, ctx, intent)
         changed = self._events(before, slots, handled=False)
         if fresh and not activating and not changed:
@@ -287,6 +289,28 @@ class ValidateChangeForm(FormValidationAction):
         return None
 
     # ------------------------------------------------------------------ answers
+    @staticmethod
+    def _prefill(tracker: Tracker, plan: ChangePlan, ctx: ChangeContext) -> None:
+        """What the request itself already says ("cancel W…, I ordered it by mistake",
+        "return the sneakers, too small"): taken now, read back later like any answer."""
+        text = latest_text(tracker)
+        words = "" if text.startswith("/") else text
+        slots = ctx.slots
+        if "cancel_reason" in plan.slots:
+            given = latest_entity(tracker, "cancel_reason") or words
+            slots["cancel_reason"] = resolvers.canonical_cancel_reason(given) if given else None
+        if "return_reason" in plan.slots:
+            reason = latest_entity(tracker, "return_reason")
+            slots["return_reason"] = resolvers.canonical_return_reason(reason) if reason else None
+        if "change_items" in plan.slots and ctx.order and words:
+            choice = resolvers.resolve_items(words, ctx.order.get("items") or [])
+            if choice.item_ids and not choice.ambiguous:
+                slots["change_items"] = [str(i) for i in choice.item_ids]
+                slots["change_new_items"] = []
+        if "new_address" in plan.slots and words:
+            parsed = resolvers.parse_address(words)
+            slots["new_address"] = None if parsed.missing else parsed.as_dict()
+
     def _answer(
         self, tracker: Tracker, plan: ChangePlan, ctx: ChangeContext, intent: Optional[str]
     ) -> Optional[Problem]:

@@ -188,7 +188,8 @@ def test_return_to_a_gift_card(olivia: FormDriver, client: ShopClient) -> None:
 def test_modify_items_then_payment_is_refused_after_item_change(
     olivia: FormDriver, client: ShopClient
 ) -> None:
-    olivia.say("change the boots in #W5442520", intent="modify_order", order_id="#W5442520")
+    olivia.say("change the size of something in #W5442520", intent="modify_order",
+                order_id="#W5442520")
     assert olivia.requested == "change_items"
     olivia.say("the hiking boots")
     assert olivia.requested == "change_new_items"
@@ -258,3 +259,11 @@ def test_shop_down_is_a_polite_answer(olivia: FormDriver, shop_down: str) -> Non
     text = olivia.say("cancel #W3657213", intent="cancel_order", order_id="#W3657213")
     assert "can't reach our order system" in text
     assert "Traceback" not in text
+
+
+def test_what_the_request_already_says_is_taken(olivia: FormDriver, client: ShopClient) -> None:
+    text = olivia.say("cancel #W3657213, I ordered it by mistake", intent="cancel_order",
+                      order_id="#W3657213")
+    assert olivia.requested == "change_confirmed"
+    assert "ordered by mistake" in text and "Shall I go ahead?" in text
+    assert order(client, "#W3657213")["status"] == "pending"
