@@ -1,0 +1,77 @@
+"""`python -m report`: write results/report.html (and optionally the numbers as JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from sqlalchemy.engine import make_url
+
+from report.metrics import EXCLUDED_FORMS, compute, read_events
+from report.render import render
+
+logger = logging.getLogger("report")
+DEFAULT_TRACKER_DB_URL = "sqlite:///var/tracker.db"
+
+
+def fetch_ratings(shop_url: Optional[str], token: str) -> Tuple[Optional[Dict[str, Any]], str]:
+    """The shop's rating summary, or (None, why) when the shop cannot be asked."""
+    if not shop_url:
+        return None, "(no --shop-url)"
+    from actions.shop_client import ShopClient, ShopError
+
+    client = ShopClient(base_url=shop_url, token=token, retries=1)
+    try:
+        return client.list_ratings(limit=1)["summary"], ""
+    except ShopError as exc:
+        logger.warning("ratings unavailable: %s", exc)
+        return None, f"(shop: {exc.message})"
+    finally:
+        client.close()
+
+
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m report", description=__doc__)
+    parser.add_argument("--tracker-db-url",
+                        default=os.environ.get("TRACKER_DB_URL") or DEFAULT_TRACKER_DB_URL,
+                        help="SQLAlchemy URL of Rasa's SQL tracker store (TRACKER_DB_URL)")
+    parser.add_argument("--shop-url", default=os.environ.get("SHOP_URL"),
+                        help="shop backend for the ratings (SHOP_URL); omitted: no ratings")
+    parser.add_argument("--shop-token", default=os.environ.get("SHOP_API_TOKEN", ""),
+                        help="bearer token of the shop (SHOP_API_TOKEN)")
+    parser.add_argument("--out", default="results/report.html", type=Path)
+    parser.add_argument("--json", type=Path, help="also write the numbers as JSON here")
+    parser.add_argument("--exclude-form", action="append", default=None,
+                        help=f"forms that are not flows (default: {', '.join(EXCLUDED_FORMS)})")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Build the report; exit code 0 even without ratings (they are optional)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    args = parse_args(argv)
+    url = make_url(args.tracker_db_url)
+    if url.drivername.startswith("sqlite") and url.database and \
+            not Path(url.database).exists():
+        print(f"no tracker database at {url.database}", file=sys.stderr)
+        return 2
+    metrics = compute(read_events(args.tracker_db_url),
+                      excluded_forms=args.exclude_form or EXCLUDED_FORMS)
+    metrics.ratings, note = fetch_ratings(args.shop_url, args.shop_token)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render(metrics, url.render_as_string(hide_password=True), note),
+                        encoding="utf-8")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(metrics.as_dict(), indent=2), encoding="utf-8")
+    print(f"report: {args.out} ({metrics.conversations} conversations, {metrics.turns} turns)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""One self-contained HTML page (plots as embedded PNGs) from the report's numbers.
+
+Self-contained on purpose: the file can be mailed, attached to a ticket or opened offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from datetime import datetime, timezone
+from typing import Any, Dict, List, Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and in CI
+import matplotlib.pyplot as plt  # noqa: E402
+
+from report.metrics import Metrics  # noqa: E402
+
+MAX_INTENTS = 25
+
+
+def _png(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _bar(labels: Sequence[str], values: Sequence[float], title: str, xlabel: str = "",
+         horizontal: bool = False, ylim: Optional[tuple] = None) -> str:
+    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.28 * len(labels)) if horizontal else 3.2))
+    if horizontal:
+        ax.barh(list(labels)[::-1], list(values)[::-1], color="#4C72B0")
+        ax.set_xlabel(xlabel)
+    else:
+        ax.bar(list(labels), list(values), color="#4C72B0")
+        ax.set_ylabel(xlabel)
+        if ylim:
+            ax.set_ylim(*ylim)
+    ax.set_title(title)
+    return _png(fig)
+
+
+def plots(m: Metrics) -> Dict[str, str]:
+    """Base64 PNGs by name; a plot without data is left out."""
+    out: Dict[str, str] = {}
+    if m.intents:
+        top = list(m.intents.items())[:MAX_INTENTS]
+        out["intents"] = _bar([k for k, _ in top], [v for _, v in top], "Intents",
+                              "user messages", horizontal=True)
+    rates = [(name, value) for name, value in (
+        ("flow completion", m.flow_completion_rate), ("fallback (turns)", m.fallback_rate),
+        ("handoff (conversations)", m.handoff_rate)) if value is not None]
+    if rates:
+        out["rates"] = _bar([n for n, _ in rates], [v * 100 for _, v in rates], "Rates",
+                            "%", ylim=(0, 100))
+    if m.ratings and m.ratings.get("count"):
+        dist = m.ratings["distribution"]
+        out["ratings"] = _bar([f"{k}★" for k in sorted(dist)], [dist[k] for k in sorted(dist)],
+                              f"Ratings (n={m.ratings['count']}, "
+                              f"average {m.ratings['average']})", "ratings")
+    if m.sentiment_by_turn:
+        fig, ax = plt.subplots(figsize=(7, 3.2))
+        turns = [p["turn"] for p in m.sentiment_by_turn]
+        ax.plot(turns, [p["mean"] for p in m.sentiment_by_turn], marker="o", color="#C44E52")
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.axhline(-0.3, color="grey", linewidth=0.8, linestyle="--")
+        ax.set_ylim(-1, 1)
+        ax.set_xticks(turns)
+        ax.set_xlabel("user message number in the conversation")
+        ax.set_ylabel("mean compound score")
+        ax.set_title("Sentiment over turns (below the dashed line: negative)")
+        out["sentiment"] = _png(fig)
+    return out
+
+
+def _pct(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+def _rows(rows: List[List[Any]]) -> str:
+    return "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                   for row in rows)
+
+
+def render(m: Metrics, source: str, ratings_note: str = "") -> str:
+    """The HTML page."""
+    images = plots(m)
+
+    def img(name: str) -> str:
+        if name not in images:
+            return "<p class='none'>No data.</p>"
+        return f"<img alt='{name}' src='data:image/png;base64,{images[name]}'>"
+
+    ratings = m.ratings or {}
+    summary = [
+        ["Conversations", m.conversations],
+        ["Turns (user messages)", m.turns],
+        ["Turns per conversation", m.turns_per_conversation],
+        ["Flow completion rate",
+         f"{_pct(m.flow_completion_rate)} ({m.completed_flow_conversations} of "
+         f"{m.flow_conversations} conversations with a flow)"],
+        ["Fallback rate", f"{_pct(m.fallback_rate)} ({m.fallback_turns} of {m.turns} turns)"],
+        ["Handoff rate", f"{_pct(m.handoff_rate)} ({m.handoff_conversations} of "
+                         f"{m.conversations} conversations)"],
+        ["Human agent offered after negative messages", m.human_offers],
+        ["Negative messages", _pct(m.negative_turn_share)],
+        ["Ratings", f"{ratings.get('count', 0)}, average {ratings.get('average')}"
+         if m.ratings is not None else f"unavailable {ratings_note}".strip()],
+    ]
+    flows = [[name, c["started"], c["completed"], c["abandoned"]] for name, c in m.flows.items()]
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Shop assistant report</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }}
+table {{ border-collapse: collapse; margin: 1em 0; }}
+td, th {{ border: 1px solid #ccc; padding: .3em .7em; text-align: left; }}
+img {{ max-width: 100%; display: block; margin: 1em 0; }} .none {{ color: #888; }}
+</style></head><body>
+<h1>Shop assistant report</h1>
+<p>Generated {stamp} from <code>{html.escape(source)}</code>.
+Definitions: see <code>docs/report.md</code>.</p>
+<h2>Summary</h2>
+<table id="summary">{_rows(summary)}</table>
+<h2>Rates</h2>{img("rates")}
+<h2>Flows</h2>
+<table id="flows"><tr><th>form</th><th>started</th><th>completed</th><th>abandoned</th></tr>
+{_rows(flows) if flows else "<tr><td colspan=4>none</td></tr>"}</table>
+<h2>Intents</h2>{img("intents")}
+<h2>Ratings</h2>{img("ratings")}
+<h2>Sentiment over turns</h2>{img("sentiment")}
+</body></html>
+"""
