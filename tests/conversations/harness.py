@@ -4,6 +4,12 @@ Starts the real processes — shop backend (on a copy of its seeded database), a
 and Rasa server with the trained model and the SQL tracker store — on free ports, and
 offers `Conversation.say()` returning what the shopper sees. Part 2 adds database checks
 through `Stack.shop_db`.
+
+For the reliability suite and the benchmarks (additive): per-process environment overrides
+(e.g. the action server's SHOP_URL / LLM_BASE_URL pointed at a fault-injecting proxy), another
+model (`Stack.model`), the real LLM service (`Stack.start_llm`), killing and restarting one
+process (`Stack.kill`, `Stack.restart`), and read-only queries of the shop database
+(`Stack.shop_query`).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -79,6 +86,10 @@ class Stack:
     workdir: Path
     env: dict[str, str]
     processes: dict[str, Process] = field(default_factory=dict)
+    # a model file or a folder of models (Rasa loads the latest); default: the project's models/
+    model: Path = ROOT / "models"
+    # extra environment of one process, by name ("shop", "actions", "rasa", "llm")
+    overrides: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def rasa_url(self) -> str:
@@ -96,10 +107,15 @@ class Stack:
     def shop_db(self) -> Path:
         return Path(self.env["SHOP_DATABASE_URL"].removeprefix("sqlite:///"))
 
+    @property
+    def llm_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['LLM_PORT']}/v1"
+
     def _spawn(self, name: str, args: list[str]) -> Process:
         log = self.workdir / f"{name}.log"
+        env = {**self.env, **self.overrides.get(name, {})}
         popen = subprocess.Popen(
-            args, cwd=ROOT, env=self.env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            args, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         process = Process(name, popen, log)
@@ -117,16 +133,58 @@ class Stack:
 
     def start_rasa(self) -> None:
         proc = self._spawn("rasa", [
-            str(VENV_BIN / "rasa"), "run", "--model", str(ROOT / "models"),
+            str(VENV_BIN / "rasa"), "run", "--model", str(self.model),
             "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
             "--port", self.env["RASA_PORT"], "--enable-api",
             "--auth-token", self.env["RASA_AUTH_TOKEN"],
         ])
         wait_http(f"{self.rasa_url}/status?token={self.env['RASA_AUTH_TOKEN']}", 180, proc.popen)
 
+    def start_llm(self) -> None:
+        """The real LLM service (OpenAI-compatible, embedded model) on LLM_PORT."""
+        self.env.setdefault("LLM_PORT", str(free_port()))
+        proc = self._spawn("llm", [str(SERVICES_PYTHON), "-m", "llm"])
+        wait_http(f"http://127.0.0.1:{self.env['LLM_PORT']}/health", 180, proc.popen)
+
+    def start(self, name: str) -> None:
+        """(Re)start one process by name: shop, llm, actions or rasa."""
+        getattr(self, f"start_{name}")()
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Stop one process (and its process group) with ``sig``; SIGKILL by default."""
+        self.processes[name].stop(sig)
+
+    def restart(self, name: str, sig: int = signal.SIGKILL) -> float:
+        """Kill one process with ``sig`` and start it again; returns the restart seconds."""
+        self.kill(name, sig)
+        started = time.monotonic()
+        self.start(name)
+        return time.monotonic() - started
+
+    def pid(self, name: str) -> int:
+        return self.processes[name].popen.pid
+
     def stop(self) -> None:
         for process in reversed(list(self.processes.values())):
             process.stop()
+
+    def shop_query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        """Rows of a read-only query on the shop's SQLite database (safe while it runs)."""
+        con = sqlite3.connect(f"file:{self.shop_db}?mode=ro", uri=True, timeout=30)
+        con.row_factory = sqlite3.Row
+        try:
+            return con.execute(sql, params).fetchall()
+        finally:
+            con.close()
+
+    def tracker_query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        """Rows of a read-only query on the SQL tracker store (table ``events``)."""
+        con = sqlite3.connect(f"file:{self.tracker_db}?mode=ro", uri=True, timeout=30)
+        con.row_factory = sqlite3.Row
+        try:
+            return con.execute(sql, params).fetchall()
+        finally:
+            con.close()
 
     def conversation(self, sender: str | None = None) -> Conversation:
         return Conversation(self, sender or f"test-{uuid.uuid4().hex[:12]}")
@@ -191,15 +249,33 @@ def build_env(workdir: Path) -> dict[str, str]:
     return env
 
 
-def start_stack(with_shop: bool = True, with_actions: bool = True) -> Stack:
-    """Start the assistant's processes in a fresh temp dir (caller calls ``stop``)."""
-    if not list((ROOT / "models").glob("*.tar.gz")):
+def start_stack(
+    with_shop: bool = True,
+    with_actions: bool = True,
+    *,
+    with_llm: bool = False,
+    model: Path | None = None,
+    overrides: dict[str, dict[str, str]] | None = None,
+    workdir: Path | None = None,
+) -> Stack:
+    """Start the assistant's processes in a fresh temp dir (caller calls ``stop``).
+
+    ``with_llm`` also starts the real LLM service and points the action server at it;
+    ``overrides`` adds environment per process (e.g. ``{"actions": {"SHOP_URL": proxy}}``);
+    ``model`` is a model file or folder other than models/.
+    """
+    if model is None and not list((ROOT / "models").glob("*.tar.gz")):
         sys.exit("no trained model in models/: run `make train` first")
-    workdir = Path(tempfile.mkdtemp(prefix="assistant-stack-"))
-    stack = Stack(workdir, build_env(workdir))
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="assistant-stack-"))
+    stack = Stack(workdir, build_env(workdir), model=model or ROOT / "models",
+                  overrides=dict(overrides or {}))
     try:
         if with_shop:
             stack.start_shop()
+        if with_llm:
+            stack.env["LLM_PORT"] = str(free_port())
+            stack.env["LLM_BASE_URL"] = stack.llm_url
+            stack.start_llm()
         if with_actions:
             stack.start_actions()
         stack.start_rasa()
