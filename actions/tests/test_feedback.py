@@ -36,9 +36,7 @@ slots:
     influence_conversation: false
     mappings: [{type: custom}]
   rating:
-    type: float
-    min_value: 1
-    max_value: 5
+    type: any  # the raw answer ("4 stars") until validate_rating_form makes it 1-5
     influence_conversation: false
     mappings:
       - type: from_text
