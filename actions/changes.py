@@ -651,7 +651,9 @@ class ActionSubmitChange(Action):
         dispatcher.utter_message(text=plan.done(ctx, result))
         dispatcher.utter_message(response="utter_anything_else")
         order_id = (ctx.order or {}).get("order_id")
-        return [SlotSet("order_id", order_id)] if order_id else []
+        record = f"{plan.change_type} {order_id or 'account'}".strip()
+        events = [SlotSet("changes_done", list(tracker.get_slot("changes_done") or []) + [record])]
+        return events + ([SlotSet("order_id", order_id)] if order_id else [])
 
 
 class ActionStopChange(Action):

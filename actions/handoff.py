@@ -30,6 +30,7 @@ REPORTED_ACTIONS = {
     "action_list_orders": "listed the shopper's orders",
     "action_product_info": "answered a product question",
     "action_fallback": "could not understand a message",
+    "change_form": "collected the details of an order change",
 }
 REASONS = {
     "request_human": "shopper asked for a human agent",
@@ -38,6 +39,7 @@ REASONS = {
     "exchange_order": "shopper wants to exchange items",
     "modify_order": "shopper wants to modify an order",
     "change_address": "shopper wants to change an address",
+    "change_payment": "shopper wants to change an order's payment method",
     "out_of_scope": "request outside what the assistant can do",
 }
 
@@ -100,6 +102,14 @@ def build_summary(tracker: Tracker) -> str:
     ]
     if done:
         lines.append(f"Assistant did: {'; '.join(dict.fromkeys(done))}.")
+    changes = tracker.get_slot("changes_done") or []
+    if changes:
+        lines.append(f"Changes made: {'; '.join(changes)}.")
+    if tracker.get_slot("change_type"):
+        order = tracker.get_slot("change_order_id") or "no order chosen yet"
+        lines.append(
+            f"Change in progress (not done): {tracker.get_slot('change_type')} ({order})."
+        )
     return "\n".join(lines)
 
 
