@@ -652,7 +652,8 @@ class ActionSubmitChange(Action):
         dispatcher.utter_message(response="utter_anything_else")
         order_id = (ctx.order or {}).get("order_id")
         record = f"{plan.change_type} {order_id or 'account'}".strip()
-        events = [SlotSet("changes_done", list(tracker.get_slot("changes_done") or []) + [record])]
+        done = list(tracker.get_slot("changes_done") or []) + [record]
+        events = [SlotSet("changes_done", done), SlotSet("flow_completed", True)]
         return events + ([SlotSet("order_id", order_id)] if order_id else [])
 
 

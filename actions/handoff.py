@@ -16,6 +16,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import DomainDict, Events, current_customer, latest_intent
+from actions.feedback import sentiment_trend
 from actions.identity import MAX_ATTEMPTS
 from actions.shop_client import ShopError, find_order_id, get_client, idempotency_key
 
@@ -105,6 +106,9 @@ def build_summary(tracker: Tracker) -> str:
     changes = tracker.get_slot("changes_done") or []
     if changes:
         lines.append(f"Changes made: {'; '.join(changes)}.")
+    trend = sentiment_trend(tracker)
+    if trend:
+        lines.append(trend)
     if tracker.get_slot("change_type"):
         order = tracker.get_slot("change_order_id") or "no order chosen yet"
         lines.append(

@@ -138,7 +138,8 @@ async def order_status(
     if order is None:
         return [SlotSet("order_id", None)] if tracker.get_slot("order_id") else []
     dispatcher.utter_message(text=describe_order(order))
-    return [SlotSet("order_id", order.get("order_id"))]
+    # a finished flow: saying goodbye now brings the satisfaction survey (issue 9)
+    return [SlotSet("order_id", order.get("order_id")), SlotSet("flow_completed", True)]
 
 
 async def track_order(
