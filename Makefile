@@ -47,7 +47,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 
 
 
-.PHONY: eval-llm bench-llm bench-shop nlu-cv lookups help install train run shop shop-reset llm actions rasa web shell test lint validate \
+.PHONY: report eval-llm bench-llm bench-shop nlu-cv lookups help install train run shop shop-reset llm actions rasa web shell test lint validate \
         pytest pytest-services pytest-assistant test-stories test-nlu bench clean
 
 help:  ## list the targets
@@ -148,7 +148,7 @@ pytest-services: install  ## shop backend and LLM service suites (services venv)
 	$(SVC_PY) -m pytest $(PYTEST) shop/tests llm/tests
 
 pytest-assistant: train  ## actions, whole conversations over REST, browser test (Rasa venv)
-	$(PY) -m pytest $(PYTEST) addons/tests actions/tests tests/conversations web/tests
+	$(PY) -m pytest $(PYTEST) addons/tests actions/tests report/tests tests/conversations web/tests
 
 test: lint validate train test-stories test-nlu pytest  ## everything CI runs
 	@echo "make test: all checks passed"
@@ -161,6 +161,9 @@ bench-llm: install  ## fallback latency p50/p95, decode tokens/s vs the memory-b
 
 bench-shop: install  ## shop latency/throughput at concurrency 16 -> docs/shop.md
 	$(SVC_PY) bench/shop_bench.py --seconds 10
+
+report: install  ## HTML report (conversations, intents, completion/fallback/handoff rates, ratings, sentiment) -> results/report.html
+	$(PY) -m report --tracker-db-url "$(TRACKER_DB_URL)" --shop-url "$(SHOP_URL)" --out results/report.html
 
 clean:  ## remove build output (models, results, caches); keeps venvs and .env
 	rm -rf models/*.tar.gz models/.latest results/* .rasa var/env.mk
