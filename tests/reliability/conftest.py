@@ -76,6 +76,12 @@ class Reliability:
         assert chat.say("hello"), "no reply to a greeting"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Persistence (restarts processes) and then the oversized messages (stall Rasa) run last."""
+    late = {"test_persistence.py": 1, "test_oversized.py": 2}
+    items.sort(key=lambda item: late.get(item.path.name, 0))
+
+
 @pytest.fixture(scope="session")
 def rel() -> Iterator[Reliability]:
     shop_proxy = FaultProxy(None).start()
