@@ -155,6 +155,22 @@ def next_slot(plan: ChangePlan, ctx: ChangeContext) -> Optional[str]:
     return None
 
 
+def answers_now(tracker: Tracker) -> bool:
+    """Whether the latest user message is being handled now — not a return to the form after
+    a digression or after identification (then another action ran since the message).
+
+    ``tracker.latest_action_name`` can't tell: Rasa hands the validation action a temporary
+    tracker whose latest action is always the form itself.
+    """
+    since_user: List[str] = []
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            break
+        if event.get("event") == "action":
+            since_user.append(str(event.get("name")))
+    return all(name in ("action_listen", "change_form") for name in since_user)
+
+
 def end_form() -> Events:
     """Stop the form without a change; action_submit_change then only clears the slots."""
     return [SlotSet("change_confirmed", None), SlotSet(REQUESTED_SLOT, None)]
@@ -194,8 +210,7 @@ class ValidateChangeForm(FormValidationAction):
             keep = slots.get("change_type") if tracker.get_slot("change_requested") else None
             slots = {k: None for k in CHANGE_SLOTS}
             slots["change_type"] = keep
-        # a message typed now (not the return to the form after a digression)
-        fresh = tracker.latest_action_name in (None, "action_listen")
+        fresh = answers_now(tracker)
         intent = latest_intent(tracker) if fresh else None
 
         asked_type = CHANGE_INTENTS.get(intent or "")

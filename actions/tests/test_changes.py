@@ -111,7 +111,7 @@ def test_other_cancel_reason_is_refused_and_nothing_changes(
     assert "only be cancelled because it's no longer needed or was ordered by mistake" in text
     assert olivia.requested == "cancel_reason"
     stop = olivia.conv.run(ActionStopChange())
-    assert "left everything as it was" in stop.text
+    assert stop.responses == ["utter_change_stopped"]
     assert order(client, "#W3657213")["status"] == "pending"
 
 
