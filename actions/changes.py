@@ -171,6 +171,24 @@ def answers_now(tracker: Tracker) -> bool:
     return all(name in ("action_listen", "change_form") for name in since_user)
 
 
+def capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def form_was_active(tracker: Tracker) -> bool:
+    """Whether change_form was already running when the latest user message came.
+
+    ``tracker.active_loop`` can't tell: at activation Rasa already marks the form active.
+    """
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            seen_user = True
+        elif seen_user and event.get("event") == "active_loop":
+            return event.get("name") == "change_form"
+    return False
+
+
 def end_form() -> Events:
     """Stop the form without a change; action_submit_change then only clears the slots."""
     return [SlotSet("change_confirmed", None), SlotSet(REQUESTED_SLOT, None)]
@@ -205,7 +223,7 @@ class ValidateChangeForm(FormValidationAction):
         client = get_client()
         slots = slot_values(tracker)
         before = dict(slots)
-        activating = (tracker.active_loop or {}).get("name") != "change_form"
+        activating = not form_was_active(tracker)
         if activating:  # leftovers of an earlier, unfinished change must not leak in
             keep = slots.get("change_type") if tracker.get_slot("change_requested") else None
             slots = {k: None for k in CHANGE_SLOTS}
@@ -585,7 +603,7 @@ class ActionAskPaymentMethodId(_AskAction):
 
     def ask(self, dispatcher, client, plan, ctx) -> Events:  # type: ignore[override]
         buttons = [
-            button(describe_method(m).capitalize(), "inform", payment_method_id=str(m["id"]))
+            button(capitalized(describe_method(m)), "inform", payment_method_id=str(m["id"]))
             for m in plan.payment_choices(ctx)
         ]
         response = f"utter_ask_payment_for_{plan.change_type}"

@@ -57,10 +57,13 @@ class FormDriver:
         self.rejected = not result.events
         if self.rejected:
             return "\n".join(texts)
-        self.conv.active_loop = {"name": "change_form"}
+        if not self.conv.active_loop:  # activation, as Rasa records it
+            self.conv.active_loop = {"name": "change_form"}
+            self.conv.events.append({"event": "active_loop", "name": "change_form"})
         requested = self.conv.slots.get("requested_slot")
         if requested is None:
             self.conv.active_loop = {}
+            self.conv.events.append({"event": "active_loop", "name": None})
             submit = self.conv.run(ActionSubmitChange())
             self.submitted = True
             texts.append(submit.text)

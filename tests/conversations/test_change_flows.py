@@ -35,8 +35,7 @@ def db_customer(stack: Stack, user_id: str) -> dict[str, Any]:
 
 def identified(stack: Stack, who: dict[str, str], first: str) -> Conversation:
     chat = stack.conversation()
-    assert "email" in chat.text("hello, I need help with an order").lower()
-    assert first in chat.text(who["email"])
+    assert first in chat.text(f"hi, my email is {who['email']}")
     return chat
 
 
@@ -161,8 +160,7 @@ def test_order_address_and_default_address(stack: Stack) -> None:
 
 def test_exchange_with_price_difference(stack: Stack) -> None:
     chat = identified(stack, OLIVIA, "Olivia")
-    chat.say("I want to exchange the sneakers from order #W5866402")
-    replies = chat.say("the sneakers")
+    replies = chat.say("I want to exchange the sneakers from order #W5866402")
     question = text_of(replies)
     assert "instead of" in question.lower()
     options = [b for b in buttons(replies) if "item_id" in b["payload"]]
@@ -180,8 +178,9 @@ def test_exchange_with_price_difference(stack: Stack) -> None:
 
 def test_item_change_of_a_pending_order_then_no_second_change(stack: Stack) -> None:
     chat = identified(stack, OLIVIA, "Olivia")
-    chat.say("can I change the hiking boots in order #W5442520 to a different size")
-    replies = chat.say("the hiking boots")
+    replies = chat.say("can I change the hiking boots in order #W5442520 to a different size")
+    if "which items" in text_of(replies).lower():
+        replies = chat.say("the hiking boots")
     options = [b for b in buttons(replies) if "item_id" in b["payload"]]
     if not options:  # many variants: typed answer
         replies = chat.say("size 9")
