@@ -138,7 +138,10 @@ class Stack:
             "--port", self.env["RASA_PORT"], "--enable-api",
             "--auth-token", self.env["RASA_AUTH_TOKEN"],
         ])
-        wait_http(f"{self.rasa_url}/status?token={self.env['RASA_AUTH_TOKEN']}", 180, proc.popen)
+        # HARNESS_RASA_TIMEOUT: more than the default 180 s on a machine busy with training
+        timeout = float(os.environ.get("HARNESS_RASA_TIMEOUT") or 180)
+        wait_http(f"{self.rasa_url}/status?token={self.env['RASA_AUTH_TOKEN']}", timeout,
+                  proc.popen)
 
     def start_llm(self) -> None:
         """The real LLM service (OpenAI-compatible, embedded model) on LLM_PORT."""

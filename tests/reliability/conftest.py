@@ -82,6 +82,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: late.get(item.path.name, 0))
 
 
+# Rasa's start (and restart after SIGKILL) takes 1-2 min here, more while a model trains.
+os.environ.setdefault("HARNESS_RASA_TIMEOUT", "420")
+
+
 @pytest.fixture(scope="session")
 def rel() -> Iterator[Reliability]:
     shop_proxy = FaultProxy(None).start()
