@@ -54,6 +54,7 @@ def test_bad_input_storm(rel: Reliability) -> None:
     for i, item in enumerate(messages):
         plan[senders[i % CONVERSATIONS]].append(item)
     failures: list[str] = []
+    answered: dict[str, list[tuple[str, bool]]] = {s: [] for s in senders}
     latencies: list[float] = []
     leaks: list[str] = []
     url = f"{rel.stack.rasa_url}/webhooks/rest/webhook"
@@ -73,6 +74,7 @@ def test_bad_input_storm(rel: Reliability) -> None:
             if response.status_code != 200 or not isinstance(body, list):
                 failures.append(f"{category} {text[:40]!r}: HTTP {response.status_code} {body!r}")
                 continue
+            answered[sender].append((text.strip(), bool(body)))
             for reply in body:
                 reply_text = str(reply.get("text") or "")
                 if any(c in reply_text for c in CRASH):
@@ -101,11 +103,21 @@ def test_bad_input_storm(rel: Reliability) -> None:
     for sender in senders:
         slots = rel.stack.tracker(sender)["slots"]
         assert slots.get("identified") is not True and not slots.get("customer_id"), sender
-    # the tracker store holds every message of every conversation, in the order sent (Rasa
-    # strips a message's surrounding whitespace and stores no event for an empty one)
+    # the tracker store holds the messages of every conversation in the order sent: Rasa strips
+    # a message's surrounding whitespace and skips one without content (empty, only control
+    # characters: no event, an empty reply); every message that got a reply is stored
+    skipped = 0
     for sender in senders:
-        sent = [text.strip() for _c, text in plan[sender] if text.strip()]
-        assert user_texts(rel, sender) == sent, sender
+        stored = user_texts(rel, sender)
+        position = 0
+        for text, replied in answered[sender]:
+            if position < len(stored) and stored[position] == text:
+                position += 1
+            else:
+                assert not replied, f"{sender}: {text[:40]!r} was answered but is not stored"
+                skipped += 1
+        assert position == len(stored), f"{sender}: stored events out of order or unknown"
+    record("bad_input_tracker", skipped_without_content=skipped)
 
 
 def orders_of(rel: Reliability, *order_ids: str) -> list[tuple]:
