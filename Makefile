@@ -47,7 +47,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 
 
 
-.PHONY: report eval-llm bench-llm bench-shop nlu-cv lookups help install train run shop shop-reset llm actions rasa web shell test lint validate \
+.PHONY: pytest-reliability reliability load bench-turns report eval-llm bench-llm bench-shop nlu-cv lookups help install train run shop shop-reset llm actions rasa web shell test lint validate \
         pytest pytest-services pytest-assistant test-stories test-nlu bench clean
 
 help:  ## list the targets
@@ -154,13 +154,25 @@ test: lint validate train test-stories test-nlu pytest  ## everything CI runs
 	@echo "make test: all checks passed"
 
 # ---------------------------------------------------------------- misc
-bench: bench-shop bench-llm  ## every benchmark (numbers printed and written to docs/)
+bench: bench-shop bench-llm bench-turns  ## every benchmark (numbers printed and written to docs/)
 
 bench-llm: install  ## fallback latency p50/p95, decode tokens/s vs the memory-bandwidth bound -> docs/llm.md
 	$(PY) bench/llm_bench.py
 
 bench-shop: install  ## shop latency/throughput at concurrency 16 -> docs/shop.md
 	$(SVC_PY) bench/shop_bench.py --seconds 10
+
+pytest-reliability: train  ## faults, bad input (2,000 messages), authorization, persistence (SIGKILL) against the real stack
+	$(PY) -m pytest $(PYTEST) tests/reliability
+
+reliability: pytest-reliability  ## the reliability suite, summary -> docs/reliability.md
+	$(PY) -m tests.reliability.report
+
+load: train  ## 50 simulated shoppers through whole flows for 5 min (locust) + tracker-store audit -> docs/benchmarks.md
+	$(PY) bench/load/run_load.py --users 50 --spawn-rate 5 --minutes 5
+
+bench-turns: train  ## per-turn latency (NLU/shop/LLM) vs no transformer and LLM-every-turn, RSS, training time -> docs/benchmarks.md
+	$(PY) bench/turn_bench.py
 
 report: install  ## HTML report (conversations, intents, completion/fallback/handoff rates, ratings, sentiment) -> results/report.html
 	$(PY) -m report --tracker-db-url "$(TRACKER_DB_URL)" --shop-url "$(SHOP_URL)" --out results/report.html
