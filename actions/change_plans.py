@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -124,7 +125,7 @@ def order_total(order: Dict[str, Any]) -> float:
 
 
 # --------------------------------------------------------------------------- plans
-class ChangePlan:
+class ChangePlan(ABC):
     """A kind of change: the slots it asks, its eligibility, read-back and execution."""
 
     change_type = ""
@@ -145,18 +146,21 @@ class ChangePlan:
         """Payment methods the shopper may pick for this change (with their ids)."""
         return [dict(m, id=mid) for mid, m in ctx.methods.items()]
 
+    @abstractmethod
     def payload(self, ctx: ChangeContext) -> Dict[str, Any]:
         """Exactly what will be sent to the shop; the read-back is built from it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def readback(self, ctx: ChangeContext) -> str:
-        raise NotImplementedError
+        """The whole change in plain words, ending with the yes/no question."""
 
+    @abstractmethod
     def execute(self, client: ShopClient, ctx: ChangeContext, key: str) -> Dict[str, Any]:
-        raise NotImplementedError
+        """The shop call, with idempotency key ``key``."""
 
+    @abstractmethod
     def done(self, ctx: ChangeContext, result: Dict[str, Any]) -> str:
-        raise NotImplementedError
+        """What was done and what happens next."""
 
     def fingerprint(self, ctx: ChangeContext) -> str:
         """Identifies the change as read back: any edit after the read-back changes it."""
@@ -271,6 +275,9 @@ class ExchangePlan(ChangePlan):
     title = "exchanged"
     statuses = ("delivered",)
     slots = ("change_items", "change_new_items", "payment_method_id")
+    client_method = "exchange_order"
+    intro = "Please check: exchange in order {order_id}:"
+    once = "An exchange can be requested only once per order."
 
     def pairs(self, ctx: ChangeContext) -> List[Tuple[Dict[str, Any], Dict[str, Any]]]:
         old = ctx.slots.get("change_items") or []
@@ -318,21 +325,12 @@ class ExchangePlan(ChangePlan):
             f"{format_money(n.get('price'))})"
             for o, n in self.pairs(ctx)
         ]
-        intro = (
-            f"Please check: exchange in order {self.order_id(ctx)}:"
-            if self.change_type == "exchange"
-            else f"Please check: change the items of pending order {self.order_id(ctx)}:"
-        )
-        once = (
-            "An exchange can be requested only once per order."
-            if self.change_type == "exchange"
-            else "Items can be changed only once per order, so make sure every item you want "
-            "to change is listed."
-        )
-        return "\n".join([intro, *lines, self.settlement(ctx), once, "Shall I go ahead?"])
+        intro = self.intro.format(order_id=self.order_id(ctx))
+        return "\n".join([intro, *lines, self.settlement(ctx), self.once, "Shall I go ahead?"])
 
     def execute(self, client: ShopClient, ctx: ChangeContext, key: str) -> Dict[str, Any]:
-        return client.exchange_order(
+        swap = getattr(client, self.client_method)  # exchange_order / modify_order_items
+        return swap(
             self.order_id(ctx),
             ctx.customer["user_id"],
             list(ctx.slots["change_items"]),
@@ -355,16 +353,12 @@ class ModifyItemsPlan(ExchangePlan):
     change_type = "modify_items"
     title = "changed"
     statuses = ("pending",)
-
-    def execute(self, client: ShopClient, ctx: ChangeContext, key: str) -> Dict[str, Any]:
-        return client.modify_order_items(
-            self.order_id(ctx),
-            ctx.customer["user_id"],
-            list(ctx.slots["change_items"]),
-            list(ctx.slots["change_new_items"]),
-            ctx.slots["payment_method_id"],
-            idem_key=key,
-        )
+    client_method = "modify_order_items"
+    intro = "Please check: change the items of pending order {order_id}:"
+    once = (
+        "Items can be changed only once per order, so make sure every item you want to change "
+        "is listed."
+    )
 
     def done(self, ctx: ChangeContext, result: Dict[str, Any]) -> str:
         settled = self.settlement(ctx).replace("You pay", "You've paid")
