@@ -126,7 +126,9 @@ class LLMClient:
 
 
 # ---------------------------------------------------------------- masking
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Bounded repeats (RFC 5321 lengths): linear on a long run of word characters, where unbounded
+# ones were quadratic. Of a local part over 64 characters (no valid address) the last 64 go.
+_EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 _CARD = re.compile(r"(?<![\w#])(?:\d[ -]?){12,18}\d(?!\w)")
 _PHONE = re.compile(
     r"(?<![\w#])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]\d{3,4}(?!\w)"
