@@ -3,11 +3,18 @@
 The summary says who the shopper is (if identified), which orders were discussed, what was
 asked (the last user messages with their intents) and what the assistant did, so the agent
 does not have to ask again.
+
+A handoff is a write: it carries an ``Idempotency-Key``. When its outcome is unknown (timeout,
+lost reply, 5xx: the shop may have opened the ticket), the request is kept in the slot
+``handoff_pending`` and the shopper's retry resends exactly that request (key and body; the shop
+replays a key only for the same body), so a lost reply never opens a second ticket. The slot is
+cleared once the shop confirms a ticket or definitely refuses the request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any, Dict, List, Optional
 
@@ -18,10 +25,17 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import DomainDict, Events, current_customer, latest_intent
 from actions.feedback import sentiment_trend
 from actions.identity import MAX_ATTEMPTS
-from actions.shop_client import ShopError, find_order_id, get_client, idempotency_key
+from actions.shop_client import (
+    ShopError,
+    ShopUnavailable,
+    find_order_id,
+    get_client,
+    idempotency_key,
+)
 
 logger = logging.getLogger(__name__)
 
+PENDING_SLOT = "handoff_pending"
 RECENT_MESSAGES = 6
 # Actions worth telling the agent about (what the assistant did).
 REPORTED_ACTIONS = {
@@ -125,6 +139,45 @@ def _idem_key(tracker: Tracker) -> str:
     return idempotency_key("handoff", tracker.sender_id, stamp, (last or {}).get("text"))
 
 
+def _pending_request(tracker: Tracker) -> Optional[Dict[str, Any]]:
+    """The unconfirmed handoff write of this conversation (``handoff_pending``), if any."""
+    raw = tracker.get_slot(PENDING_SLOT)
+    if not raw:
+        return None
+    try:
+        request = json.loads(raw)
+    except (TypeError, ValueError):
+        logger.warning("ignoring an unreadable %s slot", PENDING_SLOT)
+        return None
+    if not isinstance(request, dict) or not isinstance(request.get("idem_key"), str):
+        return None
+    if not isinstance(request.get("summary"), str):
+        return None
+    return request
+
+
+def _new_request(tracker: Tracker) -> Dict[str, Any]:
+    return {
+        "summary": build_summary(tracker),
+        "customer_id": current_customer(tracker),
+        "conversation_id": tracker.sender_id,
+        "reason": _reason(tracker),
+        "idem_key": _idem_key(tracker),
+    }
+
+
+def _outcome_unknown(exc: Exception) -> bool:
+    """Whether the shop may have opened the ticket although we got no answer.
+
+    Timeouts, refused connections, 5xx and unreadable answers: maybe. A 4xx refusal: no ticket
+    (and the shop would replay that refusal for the same key), except a concurrent use of the
+    key, which the shop asks to retry.
+    """
+    if isinstance(exc, ShopError):
+        return isinstance(exc, ShopUnavailable) or exc.code == "idempotency_conflict"
+    return True
+
+
 class ActionHandoff(Action):
     """Opens a ticket for a human agent and gives the shopper its number."""
 
@@ -135,22 +188,31 @@ class ActionHandoff(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
         try:
+            # a retry after an unanswered write resends that write: the shop replays its ticket
+            request = _pending_request(tracker) or _new_request(tracker)
+        except Exception:  # noqa: BLE001 - never a traceback to the shopper
+            logger.exception("handoff summary failed")
+            dispatcher.utter_message(response="utter_handoff_failed")
+            return []
+        try:
             ticket = await asyncio.to_thread(  # blocking HTTP off the event loop
                 get_client().create_handoff,
-                summary=build_summary(tracker),
-                customer_id=current_customer(tracker),
-                conversation_id=tracker.sender_id,
-                reason=_reason(tracker),
-                idem_key=_idem_key(tracker),
+                summary=request["summary"],
+                customer_id=request.get("customer_id"),
+                conversation_id=request.get("conversation_id") or tracker.sender_id,
+                reason=request.get("reason"),
+                idem_key=request["idem_key"],
             )
-        except ShopError as exc:
-            logger.warning("handoff failed: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - never a traceback to the shopper
+            if isinstance(exc, ShopError):
+                logger.warning("handoff failed: %s", exc)
+            else:
+                logger.exception("handoff failed")
             dispatcher.utter_message(response="utter_handoff_failed")
-            return []
-        except Exception:  # noqa: BLE001 - never a traceback to the shopper
-            logger.exception("handoff failed")
-            dispatcher.utter_message(response="utter_handoff_failed")
-            return []
+            pending = json.dumps(request) if _outcome_unknown(exc) else None
+            if pending == tracker.get_slot(PENDING_SLOT):
+                return []
+            return [SlotSet(PENDING_SLOT, pending)]
         ticket_id = str(ticket["id"])
         dispatcher.utter_message(response="utter_handoff_created", handoff_ticket=ticket_id)
-        return [SlotSet("handoff_ticket", ticket_id)]
+        return [SlotSet("handoff_ticket", ticket_id), SlotSet(PENDING_SLOT, None)]
