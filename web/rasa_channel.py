@@ -8,12 +8,18 @@ bot reply is emitted to an empty room: the page never hears back (Rasa logs
 This subclass re-registers the ``session_request`` handler with the ``await``; everything
 else (events, paths, JWT, metadata, the output channel and its name) is Rasa's own.
 
+It also answers every message the way the REST channel does (``addons/channels.py``): a message
+over ``max_message_chars`` (2,000 by default) is not processed and the shopper is asked for a
+shorter one, a message without text gets "I didn't get any text", and a turn that failed
+(the action server down) without a reply gets a polite "sorry, try again or type 'human'".
+
 Use it in ``credentials.yml`` instead of ``socketio:``::
 
     web.rasa_channel.SocketIOInput:
       user_message_evt: user_uttered
       bot_message_evt: bot_uttered
       session_persistence: true
+      max_message_chars: 2000
 """
 
 from __future__ import annotations
@@ -21,21 +27,37 @@ from __future__ import annotations
 import inspect
 import logging
 import uuid
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Awaitable, Callable, Dict, Optional
 
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import InputChannel, UserMessage
 from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
 from sanic import Blueprint
+
+from addons.channels import DEFAULT_MAX_MESSAGE_CHARS, guard_messages, max_chars_from
 
 logger = logging.getLogger(__name__)
 
 
 class SocketIOInput(RasaSocketIOInput):
-    """``socketio`` channel whose ``session_request`` awaits ``enter_room``."""
+    """``socketio`` channel whose ``session_request`` awaits ``enter_room``; messages guarded."""
+
+    max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> InputChannel:
+        """Rasa's settings, plus ``max_message_chars``."""
+        credentials = dict(credentials or {})
+        limit = max_chars_from(credentials)
+        credentials.pop("max_message_chars", None)
+        channel = super().from_credentials(credentials)
+        channel.max_message_chars = limit  # type: ignore[attr-defined]
+        return channel
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """Rasa's blueprint, with the ``session_request`` handler replaced."""
-        socketio_webhook = super().blueprint(on_new_message)
+        socketio_webhook = super().blueprint(
+            guard_messages(on_new_message, self.max_message_chars)
+        )
         sio = self.sio
         assert sio is not None  # set by the parent's blueprint()
 

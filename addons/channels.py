@@ -1,0 +1,200 @@
+"""The shopper-facing channels answer every message, politely, and bound its length.
+
+``guard_messages`` wraps the ``on_new_message`` handler Rasa gives a channel's blueprint:
+
+* a message longer than ``max_message_chars`` (2,000 by default; ``credentials.yml``) never
+  reaches the NLU: the shopper is asked for a shorter one. A 100 KB message without spaces used
+  to stall the whole server (docs/reliability.md);
+* a message without content (empty, only whitespace, control or format characters), which
+  Rasa would skip silently, gets "I didn't get any text";
+* a turn in which an action failed (the action server down or crashing: Rasa logs the failure
+  and carries on) or Rasa itself raised, and that sent the shopper nothing, gets a polite "sorry,
+  try again or type 'human'" — never an internal detail.
+
+The first two leave the conversation untouched (no event is stored). A turn that legitimately
+says nothing (no failure) stays silent.
+
+Used by ``RestInput`` below (``POST /webhooks/rest/webhook``, same URL and name as Rasa's
+``rest``) and by the web page's socket.io channel ``web.rasa_channel.SocketIOInput``::
+
+    addons.channels.RestInput:
+      max_message_chars: 2000
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import unicodedata
+from typing import Any, Awaitable, Callable, Dict, Optional
+
+from rasa.core.channels.channel import InputChannel, UserMessage
+from rasa.core.channels.rest import RestInput as RasaRestInput
+from sanic import Blueprint
+from sanic.request import Request
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_MESSAGE_CHARS = 2000
+TOO_LONG_TEXT = (
+    "That message is too long for me (over {limit:,} characters). Please send a shorter "
+    "message, or ask for a human agent."
+)
+NO_TEXT = "I didn't get any text. Please type your question."
+SOMETHING_WENT_WRONG = (
+    "Sorry, something went wrong on my side. Please try again in a minute, or type 'human' "
+    "to reach an agent."
+)
+# Rasa's processor logs (and swallows) an exception of an action at ERROR on this logger.
+PROCESSOR_LOGGER = "rasa.core.processor"
+
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+
+class _Turn:
+    """What happened while Rasa handled one message."""
+
+    failed: bool = False
+
+
+_TURN: contextvars.ContextVar[Optional[_Turn]] = contextvars.ContextVar(
+    "shop_channel_turn", default=None
+)
+
+
+class _FailureWatcher(logging.Handler):
+    """Marks the turn being handled (in this task) as failed on an error of Rasa's processor."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        turn = _TURN.get()
+        if turn is not None:
+            turn.failed = True
+
+
+def watch_action_failures() -> None:
+    """Install the watcher on Rasa's processor logger (once per process)."""
+    processor = logging.getLogger(PROCESSOR_LOGGER)
+    if not any(isinstance(h, _FailureWatcher) for h in processor.handlers):
+        processor.addHandler(_FailureWatcher(level=logging.ERROR))
+
+
+class _CountingOutput:
+    """The turn's output channel, counting the bot messages sent through it."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.sent = 0
+
+    def name(self) -> str:
+        return self._inner.name()
+
+    async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
+        self.sent += 1
+        await self._inner.send_response(recipient_id, message)
+
+    def __getattr__(self, attr: str) -> Any:
+        value = getattr(self._inner, attr)
+        if attr.startswith("send_") and callable(value):
+
+            async def counted(*args: Any, **kwargs: Any) -> Any:
+                self.sent += 1
+                return await value(*args, **kwargs)
+
+            return counted
+        return value
+
+
+def has_content(text: Optional[str]) -> bool:
+    """Whether ``text`` has a character other than whitespace, control or format characters."""
+    return any(not unicodedata.category(c).startswith(("C", "Z")) for c in text or "")
+
+
+async def _say(message: UserMessage, text: str) -> None:
+    await message.output_channel.send_text_message(message.sender_id, text)
+
+
+def guard_messages(
+    on_new_message: OnNewMessage, max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS
+) -> OnNewMessage:
+    """``on_new_message`` with the length limit and a reply to every message (module doc)."""
+    watch_action_failures()
+
+    async def guarded(message: UserMessage) -> None:
+        text = message.text if isinstance(message.text, str) else ""
+        if len(text) > max_message_chars:
+            logger.info("message of %d characters from %s not processed (limit %d)",
+                        len(text), message.sender_id, max_message_chars)
+            await _say(message, TOO_LONG_TEXT.format(limit=max_message_chars))
+            return
+        if not has_content(text):
+            await _say(message, NO_TEXT)
+            return
+        output = _CountingOutput(message.output_channel)
+        message.output_channel = output  # type: ignore[assignment]
+        turn = _Turn()
+        token = _TURN.set(turn)
+        try:
+            await on_new_message(message)
+        except Exception:  # noqa: BLE001 - the shopper gets a polite reply, the log the details
+            logger.exception("handling a message of %s failed", message.sender_id)
+            turn.failed = True
+        finally:
+            _TURN.reset(token)
+            message.output_channel = output._inner
+        if turn.failed and not output.sent:
+            await _say(message, SOMETHING_WENT_WRONG)
+
+    return guarded
+
+
+def max_chars_from(credentials: Optional[Dict[str, Any]]) -> int:
+    """``max_message_chars`` of a channel's credentials (a positive int), else the default."""
+    value = (credentials or {}).get("max_message_chars")
+    if value is None:
+        return DEFAULT_MAX_MESSAGE_CHARS
+    limit = int(value)
+    if limit < 1:
+        raise ValueError(f"max_message_chars must be positive, not {value!r}")
+    return limit
+
+
+class RestInput(RasaRestInput):
+    """Rasa's ``rest`` channel (same URL) with the guard; a malformed request gets a JSON list.
+
+    A body that is not a JSON object, or a ``message`` that is not text, is treated as a
+    message without text (answered "I didn't get any text"), not as a server error.
+    """
+
+    def __init__(self, max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS) -> None:
+        self.max_message_chars = max_message_chars
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> InputChannel:
+        return cls(max_chars_from(credentials))
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        return super().blueprint(guard_messages(on_new_message, self.max_message_chars))
+
+    @staticmethod
+    def _body(request: Request) -> Dict[str, Any]:
+        try:
+            body = request.json
+        except Exception:  # noqa: BLE001 - Sanic raises InvalidUsage on invalid JSON
+            return {}
+        return body if isinstance(body, dict) else {}
+
+    async def _extract_sender(self, req: Request) -> Optional[str]:
+        sender = self._body(req).get("sender")
+        return None if sender is None else str(sender)
+
+    def _extract_message(self, req: Request) -> Optional[str]:
+        message = self._body(req).get("message")
+        return message if isinstance(message, str) else ""
+
+    def _extract_input_channel(self, req: Request) -> str:
+        channel = self._body(req).get("input_channel")
+        return channel if isinstance(channel, str) and channel else self.name()
+
+    def get_metadata(self, request: Request) -> Optional[Dict[str, Any]]:
+        metadata = self._body(request).get("metadata")
+        return metadata if isinstance(metadata, dict) else None
