@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rasa.core.lock_store import InMemoryLockStore
 from rasa.shared.core.domain import Domain
@@ -49,3 +50,41 @@ def test_lock_store_in_memory_by_default_and_rejects_odd_urls(monkeypatch) -> No
     monkeypatch.setenv("LOCK_STORE_URL", "mysql://x")
     with pytest.raises(ValueError, match="redis"):
         UrlLockStore()
+
+
+def _sentence_vectors(pooling: str, texts: list) -> np.ndarray:
+    """The featurizer's sentence feature for each text, as DIET receives it."""
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
+    from rasa.shared.nlu.constants import TEXT
+    from rasa.shared.nlu.training_data.message import Message
+
+    from addons.featurizers import PackagedLanguageModelFeaturizer
+
+    context = ExecutionContext(GraphSchema({}), "test")
+    featurizer = PackagedLanguageModelFeaturizer.create(
+        {**PackagedLanguageModelFeaturizer.get_default_config(), "pooling": pooling},
+        LocalModelStorage(Path("/tmp")), None, context)
+    tokenizer = WhitespaceTokenizer(WhitespaceTokenizer.get_default_config())
+    messages = [Message(data={TEXT: text}) for text in texts]
+    tokenizer.process(messages)
+    featurizer.process(messages)
+    vectors = []
+    for message in messages:
+        sequence, sentence = message.get_dense_features(TEXT)
+        assert sequence.features.shape == (len(message.get("text_tokens")), 384)
+        vectors.append(sentence.features[0])
+    return np.array(vectors)
+
+
+def test_sentence_feature_is_the_normalised_mean_the_weights_were_trained_for() -> None:
+    """all-MiniLM-L6-v2 carries meaning in the mean of its token vectors: paraphrases
+    come out closer than unrelated requests, and the vector has unit length."""
+    texts = ["where is my parcel", "track my package", "tell me a joke"]
+    mean = _sentence_vectors("mean", texts)
+    assert np.allclose(np.linalg.norm(mean, axis=1), 1.0, atol=1e-5)
+    similar, unrelated = float(mean[0] @ mean[1]), float(mean[0] @ mean[2])
+    assert similar > unrelated + 0.3
+    cls = _sentence_vectors("cls", texts)
+    assert not np.allclose(cls, mean)
