@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from actions.catalog import ActionProductInfo
@@ -58,7 +60,9 @@ def test_handoff_failure_is_reported(convo: Conversation) -> None:
     convo.user("human", intent="request_human")
     result = convo.run(ActionHandoff())
     assert result.responses == ["utter_handoff_failed"]
-    assert result.events == []
+    # only the unconfirmed write is kept, to be resent with its key on the next try
+    assert [e["name"] for e in result.events] == ["handoff_pending"]
+    assert json.loads(result.slot("handoff_pending"))["idem_key"]
 
 
 def test_unexpected_error_is_polite(domain: dict, monkeypatch: pytest.MonkeyPatch) -> None:
