@@ -52,9 +52,15 @@ def build(rows: list[dict]) -> str:
                 f"{row['failures']} unanswered; latency p50 {row['p50']:.2f} s, p95 "
                 f"{row['p95']:.2f} s, max {row['max']:.1f} s."]
     for row in by.get("bad_input_tracker", []):
-        out += [f"- Tracker audit of the storm: every answered message stored, in order; "
-                f"{row['skipped_without_content']} messages without content (empty, only "
-                "control characters) skipped by Rasa (no event, empty reply)."]
+        if "answered_by_the_channel" in row:
+            out += [f"- Tracker audit of the storm: every message Rasa answered stored, in "
+                    f"order; {row['answered_by_the_channel']} answered by the channel itself "
+                    "without being stored (over 2,000 characters: \"too long\"; without text: "
+                    "\"I didn't get any text\")."]
+        else:  # runs before the channel guard
+            out += [f"- Tracker audit of the storm: every answered message stored, in order; "
+                    f"{row['skipped_without_content']} messages without content (empty, only "
+                    "control characters) skipped by Rasa (no event, empty reply)."]
     for row in by.get("authorization", []):
         out += [f"- **Authorization**: {row['orders']} orders of other customers, "
                 f"{row['questions']} questions (typed, `/order_status{{...}}`, "
@@ -69,10 +75,10 @@ def build(rows: list[dict]) -> str:
                 "gift-card balances, stored key); replaying every write with its key changed "
                 "each remaining order exactly once."]
     for row in by.get("oversized", []):
-        results = ", ".join(f"{name} {secs:.0f} s ({status or 'no answer'})"
+        results = ", ".join(f"{name} {secs:.1f} s ({status or 'no answer'})"
                             for name, secs, status in row["results"])
-        out += [f"- **100 KB messages** (known bug): {results}; another conversation waited "
-                f"up to {row['bystander_max']:.0f} s meanwhile."]
+        out += [f"- **100 KB messages** (answered \"too long\" by the channel): {results}; "
+                f"another conversation waited up to {row['bystander_max']:.1f} s meanwhile."]
     return "\n".join(out) + "\n"
 
 

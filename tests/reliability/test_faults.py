@@ -16,7 +16,6 @@ from tests.reliability.conftest import (
     NEXT_STEP,
     Reliability,
     identify,
-    known_bug,
     leaks_internals,
     record,
 )
@@ -139,22 +138,32 @@ def test_handoff_write_is_not_repeated_blindly(proxies_reset: Reliability, fault
         assert handoffs_of(rel, chat.sender) == 1
     else:
         assert handoffs_of(rel, chat.sender) == 0
-    # the shopper asks again: a ticket is opened now
+    # the shopper asks again: a ticket is opened now, and only one (the retry resends the
+    # unconfirmed write with its key: after the slow shop did the work, it replays that ticket)
     again = chat.text("please connect me to a human agent")
     assert "ticket" in again.lower(), again
+    assert handoffs_of(rel, chat.sender) == 1
 
 
-@known_bug("a lost reply to a handoff write + the shopper's retry opens a second ticket: "
-           "the Idempotency-Key changes with each user turn (actions/handoff.py _idem_key)")
 def test_handoff_after_a_lost_reply_opens_one_ticket(proxies_reset: Reliability) -> None:
     rel = proxies_reset
     chat = identify(rel.stack)
+    rel.shop_proxy.clear()
     rel.shop_proxy.set("lose_reply")  # the shop opens the ticket, its answer is lost
     text = chat.text("I want to talk to a human")
     rel.shop_proxy.set("pass")
     assert "again" in text.lower()
-    chat.text("please connect me to a human agent")
     assert handoffs_of(rel, chat.sender) == 1
+    # the shopper's retry resends the unconfirmed write (same key): the shop replays the ticket
+    again = chat.text("please connect me to a human agent")
+    posts = rel.shop_proxy.requests_to("POST", "/handoffs")
+    assert "ticket" in again.lower(), again
+    assert len(posts) == 2 and posts[0].idem_key == posts[1].idem_key
+    assert handoffs_of(rel, chat.sender) == 1
+    ticket = rel.stack.shop_query("SELECT id FROM handoffs WHERE conversation_id = ?",
+                                  (chat.sender,))[0]["id"]
+    assert str(ticket) in again
+    assert chat.slots().get("handoff_pending") is None  # confirmed: a later handoff is new
 
 
 @pytest.fixture(scope="module")
