@@ -457,7 +457,9 @@ def test_credentials_use_the_fixed_socketio_channel() -> None:
     creds = yaml.safe_load((REPO / CREDENTIALS).read_text()) or {}
     assert "socketio" not in creds, "two socket.io channels would both claim /socket.io"
     assert creds[FIXED_CHANNEL].get("session_persistence") is True
-    assert "rest" in creds
+    # the REST channel (same /webhooks/rest/webhook URL) with the length/empty/failure guard
+    assert "addons.channels.RestInput" in creds and "rest" not in creds
+    assert creds[FIXED_CHANNEL].get("max_message_chars") == 2000
 
 
 def test_page_is_served_with_safe_headers(web: str, proxy: TcpProxy) -> None:
