@@ -150,7 +150,7 @@ pytest-services: install  ## shop backend and LLM service suites (services venv)
 pytest-assistant: train  ## actions, whole conversations over REST, browser test (Rasa venv)
 	$(PY) -m pytest $(PYTEST) addons/tests actions/tests report/tests tests/conversations web/tests
 
-test: lint validate train test-stories test-nlu pytest  ## everything CI runs
+test: lint validate train test-stories test-nlu pytest pytest-reliability  ## everything CI runs
 	@echo "make test: all checks passed"
 
 # ---------------------------------------------------------------- misc
