@@ -75,6 +75,13 @@ class Reliability:
         chat = self.stack.conversation()
         assert chat.say("hello"), "no reply to a greeting"
 
+    def user_events(self, sender: str) -> list[str]:
+        """The texts of the user events stored for ``sender`` in the tracker store, in order."""
+        rows = self.stack.tracker_query(
+            "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user' ORDER BY id",
+            (sender,))
+        return [json.loads(r["data"]).get("text") for r in rows]
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Persistence (restarts processes) and then the oversized messages (stall Rasa) run last."""

@@ -12,7 +12,6 @@ Both leave the conversation unchanged. This module runs last (conftest).
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -68,26 +67,19 @@ def test_100kb_messages_answered_without_stalling_others(rel: Reliability) -> No
     assert max(others) < 10, f"other conversations waited {max(others):.0f} s"
     # nothing of them reached the conversations: no user event stored
     for name in HUNDRED_KB:
-        assert not user_events(rel, f"big-{name}")
-
-
-def user_events(rel: Reliability, sender: str) -> list[str]:
-    rows = rel.stack.tracker_query(
-        "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user' ORDER BY id",
-        (sender,))
-    return [json.loads(r["data"]).get("text") for r in rows]
+        assert not rel.user_events(f"big-{name}")
 
 
 def test_long_and_empty_messages_leave_the_conversation_unchanged(rel: Reliability) -> None:
     chat = rel.stack.conversation()
     assert "email" in chat.text("where is my order?").lower()
-    slots, events = chat.slots(), user_events(rel, chat.sender)
+    slots, events = chat.slots(), rel.user_events(chat.sender)
     too_long = chat.text("my order " + "x" * 2_000)
     assert "too long" in too_long and "human" in too_long, too_long
     for empty in ("", "   ", "\x00\x01\x02", "\u200b"):
         assert chat.text(empty) == NO_TEXT
     assert chat.slots() == slots
-    assert user_events(rel, chat.sender) == events
+    assert rel.user_events(chat.sender) == events
     # at the limit a message is processed as usual (the form still waits for the email)
     chat.text("x" * 2_000)
-    assert len(user_events(rel, chat.sender)) == len(events) + 1
+    assert len(rel.user_events(chat.sender)) == len(events) + 1

@@ -31,13 +31,6 @@ from tests.reliability.conftest import (
 )
 
 
-def user_events(rel: Reliability, sender: str) -> list[str]:
-    rows = rel.stack.tracker_query(
-        "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user' ORDER BY id",
-        (sender,))
-    return [json.loads(r["data"]).get("text") for r in rows]
-
-
 def test_rasa_sigkill_mid_conversation_loses_nothing(rel: Reliability) -> None:
     rel.healthy()
     stack = rel.stack
@@ -53,14 +46,14 @@ def test_rasa_sigkill_mid_conversation_loses_nothing(rel: Reliability) -> None:
     for email in ("nobody1@example.com", "nobody2@example.com", "nobody3@example.com"):
         locked.text(email)
     slots_before = {c.sender: c.slots() for c in (asking, ordering, locked)}
-    events_before = {c.sender: user_events(rel, c.sender) for c in (asking, ordering, locked)}
+    events_before = {c.sender: rel.user_events(c.sender) for c in (asking, ordering, locked)}
 
     seconds = stack.restart("rasa")  # SIGKILL, then start again
     record("restart", process="rasa", seconds=round(seconds, 1))
 
     for chat in (asking, ordering, locked):
         assert chat.slots() == slots_before[chat.sender]
-        assert user_events(rel, chat.sender) == events_before[chat.sender]
+        assert rel.user_events(chat.sender) == events_before[chat.sender]
     # the conversations continue where they were
     reply = asking.text(MEI["email"])
     assert "Mei" in reply
