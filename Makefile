@@ -148,7 +148,7 @@ pytest-services: install  ## shop backend and LLM service suites (services venv)
 	$(SVC_PY) -m pytest $(PYTEST) shop/tests llm/tests
 
 pytest-assistant: train  ## actions, whole conversations over REST, browser test (Rasa venv)
-	$(PY) -m pytest $(PYTEST) addons/tests actions/tests report/tests tests/conversations web/tests
+	$(PY) -m pytest $(PYTEST) addons/tests actions/tests report/tests tests/test_nlu_data.py tests/conversations web/tests
 
 test: lint validate train test-stories test-nlu pytest pytest-reliability  ## everything CI runs
 	@echo "make test: all checks passed"
