@@ -47,7 +47,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 
 
 
-.PHONY: pytest-reliability reliability load bench-turns report eval-llm bench-llm bench-shop nlu-cv lookups help install train run shop shop-reset llm actions rasa web shell test lint validate \
+.PHONY: bench-nlu pytest-reliability reliability load bench-turns report eval-llm bench-llm bench-shop nlu-cv lookups help install train run shop shop-reset llm actions rasa web shell test lint validate \
         pytest pytest-services pytest-assistant test-stories test-nlu bench clean
 
 help:  ## list the targets
@@ -138,6 +138,9 @@ PYTEST := -p no:cacheprovider -q -rfEs
 nlu-cv: install  ## 5-fold cross-validation of the NLU: reports + confusion matrix in results/nlu-cv, summary in docs/nlu.md
 	$(RASA) test nlu --config config.yml --nlu data/nlu --cross-validation --folds 5 --out results/nlu-cv
 	$(PY) scripts/nlu_report.py results/nlu-cv docs/nlu.md
+
+bench-nlu: install  ## intent classifier: 5-fold grid over C x dense_weight + weakest intents (~9 min; table for docs/nlu.md)
+	$(PY) bench/nlu_intent_grid.py --errors 12
 
 pytest: pytest-services pytest-assistant  ## every pytest suite
 

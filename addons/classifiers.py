@@ -60,7 +60,7 @@ class TfidfEmbeddingIntentClassifier(GraphComponent, IntentClassifier):
         """Defaults chosen by 5-fold cross-validation on data/nlu (docs/nlu.md)."""
         return {
             # inverse regularisation strength of the logistic regression
-            "C": 20.0,
+            "C": 50.0,
             # weight of the unit-length sentence embedding next to the tf-idf vector
             "dense_weight": 2.0,
             # intents listed in `intent_ranking` (the FallbackClassifier reads the top 2)
