@@ -21,7 +21,10 @@
    with top confidence < threshold, share with top1-top2 margin < ambiguity_threshold, share
    sent to fallback (either rule), share of *correct* predictions sent to fallback, share of
    wrong predictions that pass the fallback; then the same as a markdown table to paste into
-   docs/nlu.md. Writes nothing in the repository (component files go to a temp dir).
+   docs/nlu.md. ``--baseline`` adds Rasa's own LogisticRegressionClassifier on the same folds
+   and features; ``--errors N`` lists the N weakest intents and most frequent confusions (with
+   example texts) of config.yml's cell: where new training examples help most.
+   Writes nothing in the repository (component files go to a temp dir).
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe  # noqa: E402
 from rasa.engine.storage.local_model_storage import LocalModelStorage  # noqa: E402
 from rasa.engine.storage.resource import Resource  # noqa: E402
 from rasa.nlu.classifiers.fallback_classifier import FallbackClassifier  # noqa: E402
+from rasa.nlu.classifiers.logistic_regression_classifier import (  # noqa: E402
+    LogisticRegressionClassifier,
+)
 from rasa.nlu.constants import TOKENS_NAMES  # noqa: E402
 from rasa.shared.nlu.constants import INTENT, TEXT  # noqa: E402
 from rasa.shared.nlu.training_data.loading import load_data  # noqa: E402
@@ -67,6 +73,7 @@ CONFIG = ROOT / "config.yml"
 NLU_DATA = ROOT / "data" / "nlu"
 CLASSIFIER = TfidfEmbeddingIntentClassifier.__name__
 CONTEXT = ExecutionContext(GraphSchema({}), "bench")
+BASELINE_KEY = ("rasa", "baseline")
 SECTION = "## Choosing C and dense_weight (bench/nlu_intent_grid.py)"
 
 
@@ -100,6 +107,20 @@ class Cell:
     fold_f1: List[float] = field(default_factory=list)
     texts: List[str] = field(default_factory=list)
     seconds: float = 0.0
+    # Rasa's own LogisticRegressionClassifier on the same folds (C, dense_weight unused)
+    baseline: bool = False
+
+
+def make_classifier(cell: Cell, classifier_config: Dict[str, Any],
+                    storage: LocalModelStorage, fold: int) -> GraphComponent:
+    """An untrained intent classifier for one grid cell (or the Rasa baseline)."""
+    if cell.baseline:
+        return LogisticRegressionClassifier.create(
+            LogisticRegressionClassifier.get_default_config(), storage,
+            Resource(f"intents_fold{fold}_rasa_logreg"), CONTEXT)
+    return TfidfEmbeddingIntentClassifier.create(
+        {**classifier_config, "C": cell.C, "dense_weight": cell.dense_weight}, storage,
+        Resource(f"intents_fold{fold}_C{cell.C:g}_w{cell.dense_weight:g}"), CONTEXT)
 
 
 def floats(text: str) -> List[float]:
@@ -177,6 +198,8 @@ def run(args: argparse.Namespace) -> int:
         f"{s.name}{' (fit per fold)' if s.trainable else ''}" for s in steps), flush=True)
 
     cells = {(c, w): Cell(c, w) for c in args.C for w in args.dense_weight}
+    if args.baseline:
+        cells[BASELINE_KEY] = Cell(float("nan"), float("nan"), baseline=True)
     with tempfile.TemporaryDirectory(prefix="nlu-intent-grid-") as tmp:
         storage = LocalModelStorage(Path(tmp))
         # non-trainable components (tokenizer, MiniLM): once, for every message
@@ -206,11 +229,9 @@ def run(args: argparse.Namespace) -> int:
                     component.process(test)
             fold_featurizing += time.monotonic() - t0
             truth = [labels[i] for i in test_index]
-            for (c, weight), cell in cells.items():
+            for cell in cells.values():
                 t0 = time.monotonic()
-                classifier = TfidfEmbeddingIntentClassifier.create(
-                    {**classifier_config, "C": c, "dense_weight": weight}, storage,
-                    Resource(f"intents_fold{fold}_C{c:g}_w{weight:g}"), CONTEXT)
+                classifier = make_classifier(cell, classifier_config, storage, fold)
                 classifier.train(train)
                 predicted = classifier.process([training_copy(m) for m in test])
                 cell.seconds += time.monotonic() - t0
@@ -236,9 +257,10 @@ def run(args: argparse.Namespace) -> int:
           f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     if args.errors:
         print()
-        print(error_report(cells[current] if current in cells else max(
-            cells.values(), key=lambda c: f1_score(c.truth, c.predicted, average="macro",
-                                                   zero_division=0)), args.errors))
+        graded = [c for c in cells.values() if not c.baseline]
+        chosen = cells.get(current) or max(graded, key=lambda c: f1_score(
+            c.truth, c.predicted, average="macro", zero_division=0))
+        print(error_report(chosen, args.errors))
     print("\n--- markdown (paste into docs/nlu.md) ---\n")
     print(markdown(rows, args, len(examples), threshold, ambiguity, when,
                    (load_before, os.getloadavg()[0])))
@@ -254,7 +276,7 @@ def row(cell: Cell, threshold: float, ambiguity: float,
     to_fallback = low | ambiguous
     return {
         "C": cell.C, "dense_weight": cell.dense_weight,
-        "current": (cell.C, cell.dense_weight) == current,
+        "current": (cell.C, cell.dense_weight) == current, "baseline": cell.baseline,
         "f1": f1_score(truth, predicted, average="macro", zero_division=0),
         "f1_sd": float(np.std(cell.fold_f1)),
         "accuracy": accuracy_score(truth, predicted),
@@ -290,7 +312,11 @@ def headers(threshold: float, ambiguity: float) -> List[str]:
 
 
 def cells_of(r: Dict[str, Any]) -> List[str]:
-    return [f"{r['C']:g}", f"{r['dense_weight']:g}", f"{r['f1']:.3f}", f"{r['f1_sd']:.3f}",
+    if r["baseline"]:
+        head = ["Rasa LogisticRegressionClassifier", "–"]
+    else:
+        head = [f"{r['C']:g}", f"{r['dense_weight']:g}"]
+    return [*head, f"{r['f1']:.3f}", f"{r['f1_sd']:.3f}",
             f"{r['accuracy']:.3f}", f"{r['low']:.1%}", f"{r['ambiguous']:.1%}",
             f"{r['fallback']:.1%}", f"{r['correct_fallback']:.1%}", f"{r['wrong_passed']:.1%}",
             f"{r['seconds']:.0f}"]
@@ -306,7 +332,7 @@ def text_table(rows: List[Dict[str, Any]], threshold: float, ambiguity: float) -
 
 def markdown(rows: List[Dict[str, Any]], args: argparse.Namespace, n: int, threshold: float,
              ambiguity: float, when: str, load: Tuple[float, float]) -> str:
-    best = max(rows, key=lambda r: r["f1"])
+    best = max((r for r in rows if not r["baseline"]), key=lambda r: r["f1"])
     lines = [
         SECTION,
         "",
@@ -342,6 +368,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="comma-separated values of dense_weight (default 0,1,2,3)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=42, help="seed of the fold split")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also run Rasa's LogisticRegressionClassifier (default config) "
+                             "on the same folds and features")
     parser.add_argument("--errors", type=int, default=0, metavar="N",
                         help="also print the N weakest intents and N most frequent confusions "
                              "(with examples) of config.yml's cell, to guide new data")
