@@ -139,7 +139,7 @@ nlu-cv: install  ## 5-fold cross-validation of the NLU: reports + confusion matr
 	$(RASA) test nlu --config config.yml --nlu data/nlu --cross-validation --folds 5 --out results/nlu-cv
 	$(PY) scripts/nlu_report.py results/nlu-cv docs/nlu.md
 
-bench-nlu: install  ## intent classifier: 5-fold grid over C x dense_weight vs Rasa's LogisticRegressionClassifier + weakest intents (~4 min; table for docs/nlu.md)
+bench-nlu: install  ## intent classifier: 5-fold grid over C x dense_weight vs Rasa's LogisticRegressionClassifier + weakest intents (5-10 min; table for docs/nlu.md)
 	$(PY) bench/nlu_intent_grid.py --baseline --errors 12
 
 pytest: pytest-services pytest-assistant  ## every pytest suite
