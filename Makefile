@@ -51,7 +51,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
         pytest pytest-services pytest-assistant test-stories test-nlu bench clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
 
 $(VENV)/.installed: requirements/rasa.in requirements/rasa.lock requirements/rasa-nodeps.txt
 	@test -x $(PY) || $(PYTHON310) -m venv $(VENV)
