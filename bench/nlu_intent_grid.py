@@ -105,7 +105,6 @@ class Cell:
     confidence: List[float] = field(default_factory=list)
     margin: List[float] = field(default_factory=list)
     fold_f1: List[float] = field(default_factory=list)
-    texts: List[str] = field(default_factory=list)
     seconds: float = 0.0
     # Rasa's own LogisticRegressionClassifier on the same folds (C, dense_weight unused)
     baseline: bool = False
@@ -216,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
             warnings.filterwarnings("ignore", message="The least populated class")
             splits = list(folds.split(np.zeros(len(strata)), strata))
         fold_featurizing = 0.0
+        texts: List[str] = []
         for fold, (train_index, test_index) in enumerate(splits):
             t0 = time.monotonic()
             train = fold_data([training_copy(base.training_examples[i]) for i in train_index],
@@ -229,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
                     component.process(test)
             fold_featurizing += time.monotonic() - t0
             truth = [labels[i] for i in test_index]
+            texts += [str(examples[i].get(TEXT)) for i in test_index]  # same order as cells
             for cell in cells.values():
                 t0 = time.monotonic()
                 classifier = make_classifier(cell, classifier_config, storage, fold)
@@ -238,7 +239,6 @@ def run(args: argparse.Namespace) -> int:
                 summaries = [ranking_summary(m) for m in predicted]
                 names = [name for name, _, _ in summaries]
                 cell.truth += truth
-                cell.texts += [str(examples[i].get(TEXT)) for i in test_index]
                 cell.predicted += names
                 cell.confidence += [conf for _, conf, _ in summaries]
                 cell.margin += [margin for _, _, margin in summaries]
@@ -260,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
         graded = [c for c in cells.values() if not c.baseline]
         chosen = cells.get(current) or max(graded, key=lambda c: f1_score(
             c.truth, c.predicted, average="macro", zero_division=0))
-        print(error_report(chosen, args.errors))
+        print(error_report(chosen, texts, args.errors))
     print("\n--- markdown (paste into docs/nlu.md) ---\n")
     print(markdown(rows, args, len(examples), threshold, ambiguity, when,
                    (load_before, os.getloadavg()[0])))
@@ -287,7 +287,7 @@ def row(cell: Cell, threshold: float, ambiguity: float,
     }
 
 
-def error_report(cell: Cell, limit: int) -> str:
+def error_report(cell: Cell, texts: List[str], limit: int) -> str:
     """Weakest intents and the most frequent confusions of one cell, with example texts:
     where new training examples help most."""
     truth, predicted = np.array(cell.truth), np.array(cell.predicted)
@@ -296,13 +296,13 @@ def error_report(cell: Cell, limit: int) -> str:
     lines = [f"C={cell.C:g}, dense_weight={cell.dense_weight:g}: weakest intents (F1)"]
     lines += [f"  {scores[i]:.3f}  {intents[i]}" for i in np.argsort(scores)[:limit]]
     pairs: Dict[Tuple[str, str], List[str]] = {}
-    for text, true, guess in zip(cell.texts, cell.truth, cell.predicted, strict=True):
+    for text, true, guess in zip(texts, cell.truth, cell.predicted, strict=True):
         if true != guess:
             pairs.setdefault((true, guess), []).append(text)
     lines.append("most frequent confusions (true -> predicted: count, examples)")
-    for (true, guess), texts in sorted(pairs.items(), key=lambda kv: -len(kv[1]))[:limit]:
-        lines.append(f"  {true} -> {guess}: {len(texts)}")
-        lines += [f"      {text!r}" for text in texts[:4]]
+    for (true, guess), examples_of in sorted(pairs.items(), key=lambda kv: -len(kv[1]))[:limit]:
+        lines.append(f"  {true} -> {guess}: {len(examples_of)}")
+        lines += [f"      {text!r}" for text in examples_of[:4]]
     return "\n".join(lines)
 
 
