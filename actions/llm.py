@@ -5,13 +5,18 @@ OpenAI-compatible LLM to answer only from them, checks the answer against them a
 `Answer`; `format_reply(answer)` words it for the shopper. It never raises: faults come back as
 `kind="error"` so the caller can apologise and offer a human agent (never silence).
 
+`LLMClient.structured(messages, schema)` is the assistant's own structured-output call: JSON that
+follows a JSON schema (llama.cpp grammar on the embedded server, `response_format: json_schema` on
+any OpenAI-compatible one), validated here; `LLMSchemaError` when the reply does not follow it.
+
 Settings: LLM_BASE_URL (default http://localhost:8081/v1), LLM_MODEL (empty = the embedded
-SmolLM2), LLM_API_KEY (empty = no Authorization header), LLM_TIMEOUT (seconds, default 8),
-LLM_MAX_TOKENS (default 40).
+Qwen2.5-Coder-1.5B-Instruct), LLM_API_KEY (empty = no Authorization header), LLM_TIMEOUT
+(seconds, default 10), LLM_MAX_TOKENS (default 80).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -28,9 +33,10 @@ from actions.knowledge import Hit, Retriever, default_retriever
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "smollm2-135m-instruct"
-OFFTOPIC_THRESHOLD = float(os.environ.get("LLM_OFFTOPIC_THRESHOLD", "0.25"))
-TOP_K = 2  # passages in the prompt: each costs ~100 tokens of prefill on a small CPU model
+DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct"
+OFFTOPIC_THRESHOLD = float(os.environ.get("LLM_OFFTOPIC_THRESHOLD", "0.3"))
+TOP_K = 3  # passages retrieved; their best sentences go into the prompt (see _evidence)
+PROMPT_SENTENCES = 6  # sentences of evidence in the prompt: ~150 tokens of prefill on 2 cores
 
 Kind = Literal["answered", "passage", "offtopic", "error"]
 
@@ -52,13 +58,17 @@ class LLMBadResponse(LLMError):
     """HTTP error status, or a body that is not an OpenAI chat completion."""
 
 
+class LLMSchemaError(LLMBadResponse):
+    """A structured reply that is not JSON or does not follow the requested schema."""
+
+
 @dataclass
 class LLMConfig:
     base_url: str = "http://localhost:8081/v1"
     model: str = DEFAULT_MODEL
     api_key: str = ""
-    timeout: float = 8.0
-    max_tokens: int = 40
+    timeout: float = 10.0
+    max_tokens: int = 80
 
     @classmethod
     def from_env(cls) -> LLMConfig:
@@ -66,8 +76,8 @@ class LLMConfig:
             base_url=(os.environ.get("LLM_BASE_URL") or cls.base_url).rstrip("/"),
             model=os.environ.get("LLM_MODEL") or DEFAULT_MODEL,
             api_key=os.environ.get("LLM_API_KEY") or "",
-            timeout=float(os.environ.get("LLM_TIMEOUT") or 8),
-            max_tokens=int(os.environ.get("LLM_MAX_TOKENS") or 40),
+            timeout=float(os.environ.get("LLM_TIMEOUT") or 10),
+            max_tokens=int(os.environ.get("LLM_MAX_TOKENS") or 80),
         )
 
 
@@ -97,20 +107,51 @@ class LLMClient:
     def chat(self, messages: list[dict[str, str]], max_tokens: Optional[int] = None,
              temperature: float = 0.0) -> str:
         """Return the assistant text of one completion, or raise a typed LLMError."""
+        return self._complete(messages, max_tokens, temperature, None, None)
+
+    def structured(self, messages: list[dict[str, str]], schema: dict[str, Any], *,
+                   name: str = "response", max_tokens: int = 200,
+                   timeout: Optional[float] = None) -> Any:
+        """JSON following `schema`, or a typed LLMError (`LLMSchemaError` when the reply is not
+        JSON or breaks the schema). The embedded server constrains decoding with a grammar made
+        from the schema; other servers get OpenAI's `json_schema` response format, and the reply
+        is validated here either way."""
+        import jsonschema  # a Rasa dependency
+
+        fmt = {"type": "json_schema", "json_schema": {"name": name, "schema": schema,
+                                                      "strict": True}}
+        text = self._complete(messages, max_tokens, 0.0, fmt, timeout)
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise LLMSchemaError(f"reply is not JSON: {text[:200]!r}") from exc
+        try:
+            jsonschema.validate(value, schema)
+        except jsonschema.ValidationError as exc:
+            raise LLMSchemaError(f"reply breaks the schema: {exc.message}") from exc
+        return value
+
+    def _complete(self, messages: list[dict[str, str]], max_tokens: Optional[int],
+                  temperature: float, response_format: Optional[dict],
+                  timeout: Optional[float]) -> str:
         cfg = self.config
-        body = {"model": cfg.model, "messages": messages, "temperature": temperature,
-                "max_tokens": max_tokens or cfg.max_tokens, "stream": False}
+        timeout = timeout or cfg.timeout
+        body: dict[str, Any] = {"model": cfg.model, "messages": messages,
+                                "temperature": temperature,
+                                "max_tokens": max_tokens or cfg.max_tokens, "stream": False}
+        if response_format:
+            body["response_format"] = response_format
         try:
             resp = self.session.post(f"{cfg.base_url}/chat/completions", json=body,
                                      headers=self._headers(),
-                                     timeout=(min(2.0, cfg.timeout), cfg.timeout))
+                                     timeout=(min(2.0, timeout), timeout))
         except requests.ConnectTimeout as exc:
             raise LLMUnavailable(f"cannot reach {cfg.base_url}") from exc
         except requests.Timeout as exc:
-            raise LLMTimeout(f"no answer in {cfg.timeout:g} s") from exc
+            raise LLMTimeout(f"no answer in {timeout:g} s") from exc
         except requests.ConnectionError as exc:
             if "timed out" in str(exc).lower():
-                raise LLMTimeout(f"no answer in {cfg.timeout:g} s") from exc
+                raise LLMTimeout(f"no answer in {timeout:g} s") from exc
             raise LLMUnavailable(f"cannot reach {cfg.base_url}") from exc
         except requests.RequestException as exc:
             raise LLMUnavailable(str(exc)) from exc
@@ -186,10 +227,29 @@ _CLAIM = re.compile(
 _FLOW_OF = {"cancel": "cancel", "refund": "cancel", "return": "return", "exchang": "exchange",
             "address": "address", "payment": "payment", "item": "items", "modif": "items",
             "chang": "items", "updat": "address", "swap": "exchange", "replac": "exchange"}
-_SECRET = re.compile(r"(system prompt|<\|im_start\|>|<\|im_end\|>|sk-[A-Za-z0-9]{8,}"
-                     r"|bearer\s+\S{8,}|api[_ ]?key|SHOP_API_TOKEN|LLM_API_KEY|RASA_AUTH_TOKEN"
-                     r"|PASSAGE \d)",
+_SECRET = re.compile(r"(<\|im_start\|>|<\|im_end\|>|sk-[A-Za-z0-9]{8,}|bearer\s+\S{8,}"
+                     r"|SHOP_API_TOKEN|LLM_API_KEY|RASA_AUTH_TOKEN|AGENT_TOKEN|PASSAGE \d)",
                      re.IGNORECASE)
+# Words about the assistant's inner workings: allowed only in a sentence copied from a passage
+# (the privacy page says "I do not share my ... system prompt, access tokens or keys").
+_INNER = re.compile(r"system prompt|instructions|api[_ ]?key|access token|\bprompt\b",
+                    re.IGNORECASE)
+_ID = re.compile(r"#?\b[A-Za-z]\d{5,}\b")
+
+
+def _normal(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def secret_reason(text: str, passages: list[str]) -> Optional[str]:
+    """Why `text` may leak the prompt or a secret, or None."""
+    if _SECRET.search(text):
+        return "mentions prompt or secrets"
+    corpus = _normal(" ".join(passages))
+    for sent in _sentences(text):
+        if _INNER.search(sent) and _normal(sent) not in corpus:
+            return "mentions prompt or secrets"
+    return None
 
 
 def _words(text: str) -> list[str]:
@@ -199,7 +259,10 @@ def _words(text: str) -> list[str]:
 def _stem(w: str) -> str:
     for suf in ("ing", "ed", "es", "s", "ly"):
         if len(w) > 4 and w.endswith(suf):
-            return w[: -len(suf)]
+            w = w[: -len(suf)]
+            if suf in ("ing", "ed") and len(w) > 3 and w[-1] == w[-2] and w[-1] not in "aeiouls":
+                w = w[:-1]  # swapped -> swap, shipping -> ship
+            return w
     return w
 
 
@@ -207,9 +270,16 @@ def _content(text: str) -> set[str]:
     return {_stem(w) for w in _words(text) if w not in _STOP and not w.isdigit() and len(w) > 2}
 
 
+# "one" as a pronoun ("a pricier one", "one of them") is not a count
+_PRONOUN_ONE = re.compile(r"\b(?:a|an|the|this|that|which|another|any|each|every|no|new|same|"
+                          r"other|[a-z]+er)\s+one\b|\bone\s+(?:of|another)\b|\bone\W*$",
+                          re.IGNORECASE)
+
+
 def _numbers(text: str) -> set[str]:
     found = set(re.findall(r"\d+(?:[.,]\d+)*", text))
-    found |= {_NUMBER_WORDS[w] for w in _words(text) if w in _NUMBER_WORDS}
+    words = _words(_PRONOUN_ONE.sub(" ", text))
+    found |= {_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS}
     return {n.replace(",", "") for n in found}
 
 
@@ -236,7 +306,10 @@ def unsupported_reason(answer: str, evidence: str,
     number_evidence = evidence if number_evidence is None else number_evidence
     ev_sents = _clauses(number_evidence)
     ev_numbers = _numbers(number_evidence)
-    for sent in _clauses(answer):
+    for found in _ID.findall(answer):  # order/item ids: echoed from the facts or question only
+        if found.lstrip("#").lower() not in number_evidence.lower():
+            return f"id {found} not in the facts"
+    for sent in _clauses(_ID.sub(" ", answer)):
         nums = _numbers(sent)
         if not nums:
             continue
@@ -311,46 +384,125 @@ FLOW_OFFER = {
               "tell me what you want to change.",
 }
 
-SUPPORT_SIM = float(os.environ.get("LLM_SUPPORT_SIM", "0.7"))
+SUPPORT_SIM = float(os.environ.get("LLM_SUPPORT_SIM", "0.65"))
+CATALOG_SUPPORT_SIM = float(os.environ.get("LLM_CATALOG_SUPPORT_SIM", "0.45"))
+CATALOG_SOURCE = "catalog.md"
 _NEGATION = re.compile(r"\b(?:not|no|never|cannot|none|nothing|nor)\b|n't\b", re.IGNORECASE)
 
 
+ECHO_SIM = float(os.environ.get("LLM_ECHO_SIM", "0.9"))
+POLARITY_WINDOW = 0.08
+
+
 def semantic_reason(sentences: list[str], retriever: Retriever, hits: list[Hit],
-                    facts: Optional[str]) -> Optional[str]:
+                    facts: Optional[str], question: str = "") -> Optional[str]:
     """Each answer sentence must be close (MiniLM cosine >= SUPPORT_SIM) to one sentence of the
     retrieved passages or facts, with the same polarity (both negated or neither): catches
     fluent additions and flipped rules ("you can pay with a gift card that does not have
-    enough money") that the word checks let through."""
-    ev_texts, ev_vecs = retriever.sentences(hits)
-    if facts:
-        fact_sents = _sentences(facts)
+    enough money") that the word checks let through. A sentence that only restates the
+    question (cosine >= ECHO_SIM to it: "If you update your address, your orders will ship
+    there") carries no evidence of its own, so any close evidence sentence of the opposite
+    polarity rejects it, not only the closest one."""
+    ev_texts, ev_vecs, ev_sources = retriever.sentences(hits)
+    if facts:  # facts come as "status processed; paid $536.65 with a gift card": split finely
+        fact_sents = list(dict.fromkeys(_sentences(facts) + _clauses(facts)))
         ev_texts = ev_texts + fact_sents
+        ev_sources = ev_sources + ["facts"] * len(fact_sents)
         fact_vecs = retriever.embed(fact_sents)
         ev_vecs = np.vstack([ev_vecs, fact_vecs]) if len(ev_vecs) else fact_vecs
     if not len(ev_vecs):
         return "no evidence sentences"
-    vecs = retriever.embed(sentences)
-    for sent, v in zip(sentences, vecs, strict=True):
+    vecs = retriever.embed(sentences + ([question] if question else []))
+    q_vec = vecs[-1] if question else None
+    for sent, v in zip(sentences, vecs[: len(sentences)], strict=True):
         sims = ev_vecs @ v
-        i = int(np.argmax(sims))
-        if sims[i] < SUPPORT_SIM:
-            return f"sentence similarity {sims[i]:.2f} < {SUPPORT_SIM:.2f}: {sent[:60]!r}"
-        if bool(_NEGATION.search(sent)) != bool(_NEGATION.search(ev_texts[i])):
+        order = np.argsort(-sims)
+        i = int(order[0])
+        # a catalog sentence lists many options and prices, so a right answer about one of them
+        # is far from it in MiniLM space; there the number and name checks carry the weight
+        floor = CATALOG_SUPPORT_SIM if ev_sources[i] == CATALOG_SOURCE else SUPPORT_SIM
+        if sims[i] < floor:
+            return f"sentence similarity {sims[i]:.2f} < {floor:.2f}: {sent[:60]!r}"
+        if ev_sources[i] == CATALOG_SOURCE:
+            continue  # option lists ("waterproof: no or yes") have no polarity
+        negated = bool(_NEGATION.search(sent))
+        # the closest sentence may be a neighbour of the one that states it ("Before I can look
+        # at your orders, I need to identify you" vs "An order number alone is not enough"):
+        # any sentence nearly as close with the same polarity supports it
+        near = [int(j) for j in order[:4] if sims[j] >= max(floor, sims[i] - POLARITY_WINDOW)]
+        if all(bool(_NEGATION.search(ev_texts[j])) != negated for j in near):
             return f"negation differs from {ev_texts[i][:60]!r}"
+        if q_vec is not None and float(q_vec @ v) >= ECHO_SIM:
+            for j in order[1:4]:
+                if (sims[j] >= max(SUPPORT_SIM, sims[i] - 0.1)
+                        and bool(_NEGATION.search(ev_texts[j])) != negated):
+                    return f"restates the question against {ev_texts[j][:60]!r}"
     return None
 
 
+_YES_NO = re.compile(r"^\W*(yes|no)\b[,.!]?\s*(.*)$", re.IGNORECASE | re.DOTALL)
+_RESTRICTION = re.compile(r"\b(?:only|unless|except|must|have to|has to|needs? to|requires?)\b",
+                          re.IGNORECASE)
+
+
+def yes_no_reason(raw: str) -> Optional[str]:
+    """"No, an exchange creates a new order." says two things at once: a leading No must be
+    followed by a negated or restricted statement, a leading Yes by one that is not negated."""
+    m = _YES_NO.match(raw.strip())
+    if not m or not m.group(2).strip():
+        return None
+    rest = m.group(2)
+    first = _sentences(rest)[0] if _sentences(rest) else rest
+    negated = bool(_NEGATION.search(first))
+    if m.group(1).lower() == "no" and not (_NEGATION.search(rest) or _RESTRICTION.search(rest)):
+        return "a leading No before a positive statement"
+    if m.group(1).lower() == "yes" and negated and not _RESTRICTION.search(first):
+        # ("Yes, shirts can only become another shirt, not a different product" is fine)
+        return "a leading Yes before a negated statement"
+    return None
+
+
+# Constant first: llama.cpp reuses the cached prefix of the previous prompt, so these tokens
+# are computed once, not per question.
 SYSTEM_PROMPT = (
     "You are the customer service assistant of an online store. Answer the shopper's question "
-    "in one or two short sentences, using only the facts below. Copy numbers exactly. If the "
-    "facts do not answer the question, say you do not know. You cannot make changes to orders."
+    "in one or two short sentences from the facts listed under Facts only. Pick the fact that "
+    "answers the question and copy its words; for a yes/no question start with Yes or No. "
+    "Many questions hope for a yes that the facts do not give: say what the facts say, even "
+    "when it is a no. Never add anything the facts do not say. You cannot make changes to "
+    "orders and must never say that you did.\n\n"
+    "Example (a library, not this store). Facts: Loans: Books can be borrowed for 14 days. "
+    "Renewals: A loan can be renewed once, online. Question: can I keep my book for a month? "
+    "Answer: No, books can be borrowed for 14 days, and a loan can be renewed once, online.\n"
+    "Example (a library, not this store). Facts: Cards: A library card is free for residents. "
+    "Question: how much is a card for me, I live here? Answer: A library card is free for "
+    "residents."
 )
+DONT_KNOW = re.compile(r"^\W*(?:i\s+(?:do\s+not|don't)\s+know|i'm not sure|i am not sure)\b",
+                       re.IGNORECASE)
 
 
-def _prompt(question: str, hits: list[Hit], facts: Optional[str]) -> list[dict[str, str]]:
-    parts = [f"{h.passage.title}: {h.passage.text}" for h in hits]
-    if facts:
-        parts.append(f"The shopper's own orders: {facts}")
+def _evidence(question: str, hits: list[Hit], retriever: Optional[Retriever]) -> list[str]:
+    """Prompt lines: the sentences of the hit passages closest to the question, grouped under
+    their passage titles; whole passages when the retriever cannot rank sentences."""
+    if retriever is not None:
+        try:
+            chosen = retriever.best_sentences(question, hits, PROMPT_SENTENCES)
+        except Exception:  # noqa: BLE001 - whole passages below
+            chosen = []
+        if chosen:
+            lines: dict[str, list[str]] = {}
+            for title, sent in chosen:
+                lines.setdefault(title, []).append(sent)
+            return [f"{title}: {' '.join(sents)}" for title, sents in lines.items()]
+    return [f"{h.passage.title}: {h.passage.text}" for h in hits]
+
+
+def _prompt(question: str, hits: list[Hit], facts: Optional[str],
+            retriever: Optional[Retriever] = None) -> list[dict[str, str]]:
+    parts = _evidence(question, hits, retriever)
+    if facts:  # the shopper's own order first: "can I cancel it?" is about that order
+        parts.insert(0, "The shopper's order: " + " ".join(facts.split()))
     system = SYSTEM_PROMPT + "\n\nFacts:\n" + "\n".join(f"- {p}" for p in parts)
     return [{"role": "system", "content": system}, {"role": "user", "content": question}]
 
@@ -402,11 +554,13 @@ def _grounded_answer(question: str, shopper_facts: Optional[str],
     best, sources = hits[0], [h.passage.title for h in hits]
     asked_change = change_claim("I have " + question) if _wants_change(question) else None
     try:
-        raw = (client or LLMClient()).chat(_prompt(question, hits, facts))
+        raw = (client or LLMClient()).chat(_prompt(question, hits, facts, retriever))
     except LLMError as exc:
         log.warning("LLM failed: %s: %s", type(exc).__name__, exc)
         return Answer(ERROR_REPLY, "error", False, sources=sources, title=best.passage.title,
                       passage=best.passage.text, error=type(exc).__name__)
+    if DONT_KNOW.search(raw):
+        return _passage_answer(best, sources, "model does not know", raw, asked_change)
     text = _tidy(raw)
     if raw.strip() and not text and re.search(r"[A-Za-z]{2}", raw):
         return _passage_answer(best, sources, "answer cut off", raw, asked_change)
@@ -414,17 +568,21 @@ def _grounded_answer(question: str, shopper_facts: Optional[str],
         return Answer(ERROR_REPLY, "error", False, sources=sources, title=best.passage.title,
                       passage=best.passage.text, error="LLMBadResponse", llm_text=raw)
     claimed = change_claim(text)
+    contradiction = yes_no_reason(raw)
+    if contradiction and not claimed:
+        return _passage_answer(best, sources, contradiction, raw, asked_change)
     if claimed:
         return _passage_answer(best, sources, f"claimed a change ({claimed})", raw, claimed)
-    if _SECRET.search(text):
-        return _passage_answer(best, sources, "mentions prompt or secrets", raw, asked_change)
+    leak = secret_reason(text, [h.passage.text for h in hits])
+    if leak:
+        return _passage_answer(best, sources, leak, raw, asked_change)
     evidence = "\n".join([h.passage.text for h in hits] + [facts or "", question])
     ids = " ".join(re.findall(r"#?[A-Za-z]?\d{4,}", question))  # order/item ids may be echoed
     number_evidence = "\n".join([h.passage.text for h in hits] + [facts or "", ids])
     reason = unsupported_reason(text, evidence, number_evidence)
     if not reason:
         try:
-            reason = semantic_reason(_sentences(text), retriever, hits, facts)
+            reason = semantic_reason(_sentences(text), retriever, hits, facts, question)
         except Exception as exc:  # the check must not break the turn: be conservative
             log.warning("semantic check failed: %s", exc)
             reason = "semantic check failed"

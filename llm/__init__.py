@@ -1,4 +1,5 @@
 """Embedded OpenAI-compatible LLM service.
 
-SmolLM2-135M-Instruct for chat and all-MiniLM-L6-v2 for embeddings, both from local packages.
+Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF) on llama.cpp for chat, all-MiniLM-L6-v2 (numpy) for
+embeddings, both from local packages.
 """

