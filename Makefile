@@ -145,7 +145,7 @@ bench-nlu: install  ## intent classifier: 5-fold grid over C x dense_weight vs R
 
 pytest: pytest-services pytest-assistant  ## every pytest suite
 
-eval-llm: install  ## grounded-answer evaluation (50 questions) against the local LLM -> docs/llm.md
+eval-llm: install  ## grounded-answer evaluation (50 questions: answered, correct, unsupported) against the local LLM -> docs/llm.md
 	$(PY) bench/llm_eval.py
 
 pytest-services: install  ## shop backend and LLM service suites (services venv)
@@ -160,7 +160,7 @@ test: lint validate train test-stories test-nlu pytest pytest-reliability  ## ev
 # ---------------------------------------------------------------- misc
 bench: bench-shop bench-llm bench-turns  ## every benchmark (numbers printed and written to docs/)
 
-bench-llm: install  ## fallback latency p50/p95, decode tokens/s vs the memory-bandwidth bound -> docs/llm.md
+bench-llm: train  ## decode tokens/s vs the memory-bandwidth bound, RSS, fallback turns over REST (1, 2, 8 shoppers) -> docs/llm.md
 	$(PY) bench/llm_bench.py
 
 bench-shop: install  ## shop latency/throughput at concurrency 16 -> docs/shop.md

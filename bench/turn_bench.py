@@ -131,16 +131,16 @@ def measure_turns(stack: Stack, tag: str, rounds: dict[str, int]) -> dict[str, l
 def llm_every_turn(stack: Stack, rounds: dict[str, int]) -> dict[str, list[float]]:
     """Baseline: every turn's text straight to the LLM service (max_tokens as the fallback)."""
     url = f"{stack.llm_url}/chat/completions"
-    max_tokens = int(os.environ.get("LLM_MAX_TOKENS") or 40)
+    max_tokens = int(os.environ.get("LLM_MAX_TOKENS") or 80)
     texts = {"nlu": NLU_TURNS, "shop": SHOP_TURNS, "llm": LLM_TURNS}
     out: dict[str, list[float]] = {k: [] for k in KINDS}
-    requests.post(url, json={"model": "smollm2-135m-instruct", "max_tokens": 8,
+    requests.post(url, json={"max_tokens": 8,
                              "messages": [{"role": "user", "content": "hi"}]}, timeout=120)
     for kind, n in rounds.items():
         for i in range(n):
             started = time.monotonic()
             response = requests.post(url, timeout=120, json={
-                "model": "smollm2-135m-instruct", "max_tokens": max_tokens, "temperature": 0,
+                "max_tokens": max_tokens, "temperature": 0,
                 "messages": [{"role": "system", "content": SYSTEM},
                              {"role": "user", "content": texts[kind][i % len(texts[kind])]}]})
             response.raise_for_status()
@@ -203,7 +203,7 @@ def section(results: dict) -> str:
         f"machine shared with other jobs: load average {results['load_before']} before, "
         f"{results['load_after']} after. Latency is what a shopper waits on the REST channel, "
         "one turn at a time (no concurrency), warm-up turns excluded; the real shop, action "
-        "server and local LLM service (SmolLM2-135M-Instruct) run alongside.",
+        "server and local LLM service (Qwen2.5-Coder-1.5B-Instruct on llama.cpp) run alongside.",
         "",
         "![Per-turn latency p50/p95 and memory per process](images/bench_turns.png)",
         "",

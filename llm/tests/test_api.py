@@ -5,9 +5,8 @@ Run: .venv-services/bin/python -m pytest llm/tests
 
 from __future__ import annotations
 
-import os
-
 import json
+import os
 import threading
 import time
 
