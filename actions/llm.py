@@ -34,7 +34,7 @@ from actions.knowledge import Hit, Retriever, default_retriever
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct"
-OFFTOPIC_THRESHOLD = float(os.environ.get("LLM_OFFTOPIC_THRESHOLD", "0.3"))
+OFFTOPIC_THRESHOLD = float(os.environ.get("LLM_OFFTOPIC_THRESHOLD", "0.25"))
 TOP_K = 3  # passages retrieved; their best sentences go into the prompt (see _evidence)
 PROMPT_SENTENCES = 6  # sentences of evidence in the prompt: ~150 tokens of prefill on 2 cores
 
@@ -232,8 +232,8 @@ _SECRET = re.compile(r"(<\|im_start\|>|<\|im_end\|>|sk-[A-Za-z0-9]{8,}|bearer\s+
                      re.IGNORECASE)
 # Words about the assistant's inner workings: allowed only in a sentence copied from a passage
 # (the privacy page says "I do not share my ... system prompt, access tokens or keys").
-_INNER = re.compile(r"system prompt|instructions|api[_ ]?key|access token|\bprompt\b",
-                    re.IGNORECASE)
+_INNER = re.compile(r"system prompt|\b(?:internal|previous|system|my) instructions\b|"
+                    r"api[_ ]?key|access token|\bprompt\b", re.IGNORECASE)
 _ID = re.compile(r"#?\b[A-Za-z]\d{5,}\b")
 
 
@@ -325,6 +325,19 @@ def unsupported_reason(answer: str, evidence: str,
     if overlap < 0.7:
         return f"content overlap {overlap:.2f} < 0.70"
     return None
+
+
+def overlap_share(answer: str, evidence: str) -> float:
+    """Share of the answer's content words that occur in the evidence."""
+    words = _content(answer)
+    return len(words & _content(evidence)) / len(words) if words else 0.0
+
+
+def evidence_of(hits: list[Hit]) -> str:
+    return "\n".join(h.passage.text for h in hits)
+
+
+UNRELATED_SCORE = 0.35  # below it, a passage is only loosely about the question
 
 
 def change_claim(text: str) -> Optional[str]:
@@ -437,6 +450,36 @@ def semantic_reason(sentences: list[str], retriever: Retriever, hits: list[Hit],
                 if (sims[j] >= max(SUPPORT_SIM, sims[i] - 0.1)
                         and bool(_NEGATION.search(ev_texts[j])) != negated):
                     return f"restates the question against {ev_texts[j][:60]!r}"
+    return None
+
+
+_ASKS_QUANTITY = re.compile(r"\bhow\s+(?:long|many|much|soon|often)\b|\bhow many times\b",
+                            re.IGNORECASE)
+_QUANTITY = re.compile(r"\d|\b(?:immediate\w*|at once|right away|instantly|once|twice|one|two|"
+                       r"three|four|five|six|seven|eight|nine|ten|days?|weeks?|hours?|free|"
+                       r"no (?:fee|charge|cost))\b", re.IGNORECASE)
+
+
+_METHODS = {"credit card": re.compile(r"\bcard\b", re.I),
+            "gift card": re.compile(r"\bgift card", re.I),
+            "paypal": re.compile(r"\bpaypal\b", re.I)}
+
+
+def focus_reason(question: str, text: str) -> Optional[str]:
+    """"How long until my money is back on a credit card?" needs an answer that names the
+    method asked about, not one about another method only."""
+    if not _ASKS_QUANTITY.search(question) and not re.search(r"\bwhen\b", question, re.I):
+        return None
+    asked = [m for m in _METHODS if m in question.lower()]
+    if asked and not any(_METHODS[m].search(text) for m in asked):
+        return f"asked about {' / '.join(asked)}, answer does not name it"
+    return None
+
+
+def quantity_reason(question: str, text: str) -> Optional[str]:
+    """"How long does a card refund take?" answered without any duration is not an answer."""
+    if _ASKS_QUANTITY.search(question) and not _QUANTITY.search(text):
+        return "asked how long/many/much, answer gives no quantity"
     return None
 
 
@@ -576,6 +619,9 @@ def _grounded_answer(question: str, shopper_facts: Optional[str],
     leak = secret_reason(text, [h.passage.text for h in hits])
     if leak:
         return _passage_answer(best, sources, leak, raw, asked_change)
+    unanswered = quantity_reason(question, text) or focus_reason(question, text)
+    if unanswered:
+        return _passage_answer(best, sources, unanswered, raw, asked_change)
     evidence = "\n".join([h.passage.text for h in hits] + [facts or "", question])
     ids = " ".join(re.findall(r"#?[A-Za-z]?\d{4,}", question))  # order/item ids may be echoed
     number_evidence = "\n".join([h.passage.text for h in hits] + [facts or "", ids])
@@ -586,6 +632,11 @@ def _grounded_answer(question: str, shopper_facts: Optional[str],
         except Exception as exc:  # the check must not break the turn: be conservative
             log.warning("semantic check failed: %s", exc)
             reason = "semantic check failed"
+    if reason and best.score < UNRELATED_SCORE and overlap_share(text, evidence_of(hits)) < 0.2:
+        # "tell me a joke about cats" found the pet bed at 0.25 and the model told a joke: no
+        # passage is about the question, so the honest reply is the off-topic one
+        return Answer(OFFTOPIC_REPLY, "offtopic", True, sources=sources, reason=reason,
+                      llm_text=raw)
     if reason:
         return _passage_answer(best, sources, reason, raw, asked_change)
     return Answer(text, "answered", True, sources=sources, title=best.passage.title,
