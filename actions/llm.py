@@ -460,7 +460,7 @@ _QUANTITY = re.compile(r"\d|\b(?:immediate\w*|at once|right away|instantly|once|
                        r"no (?:fee|charge|cost))\b", re.IGNORECASE)
 
 
-_METHODS = {"credit card": re.compile(r"\bcard\b", re.I),
+_METHODS = {"credit card": re.compile(r"\bcredit card|(?<!gift )\bcards?\b", re.I),
             "gift card": re.compile(r"\bgift card", re.I),
             "paypal": re.compile(r"\bpaypal\b", re.I)}
 

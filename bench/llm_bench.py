@@ -42,20 +42,16 @@ from actions.llm import OFFTOPIC_REPLY  # noqa: E402
 from tests.conversations.harness import Stack, remove_stack, start_stack  # noqa: E402
 
 GGUF_BYTES = 1_117_320_768  # Qwen2.5-Coder-1.5B-Instruct Q4_K_M: what one decode step reads
-# Free-form questions no intent covers, written as shoppers write them (so Rasa runs the fallback)
+# Free-form questions, written as shoppers write them, that the NLU sends to the fallback (checked
+# by a probe of 50 candidates on the trained model: most store questions match an intent or FAQ
+# and never reach the LLM). A turn counts only if Rasa really ran action_fallback.
 QUESTIONS = [
-    "what is the warranty on electronics?", "how do I reset my password?",
-    "do you ship to canada or only inside the us?", "is there a fee if i return something?",
-    "if my gift card has 20 dollars left can i use it for part of an order",
-    "can i get my refund as store credit instead of back on my card",
-    "can my husband pick the order up instead of me", "do you price match amazon",
-    "how do i know which size of the hiking boots fits me", "is the water bottle dishwasher safe",
-    "what happens if nobody is home when the parcel arrives",
-    "can i split payment between two cards", "are your prices including tax",
-    "do you have a loyalty program or points", "can i change the delivery date",
-    "why cant i cancel a processed order", "can i exchange something i bought 2 months ago",
-    "does the office chair come in leather", "who do i talk to about a damaged box",
-    "is paypal refund faster than card refund",
+    "how do I reset my password?", "how do i know which size of the hiking boots fits me",
+    "is the water bottle dishwasher safe", "who do i talk to about a damaged box",
+    "who are you owned by?", "when is your black friday sale", "is the laptop good for gaming",
+    "my neighbour took my parcel what now", "can you send me a paper invoice",
+    "is the e-reader good for reading at night", "how loud is the vacuum cleaner",
+    "what is the warranty on electronics?", "can i get my order gift wrapped?",
 ]
 
 
@@ -70,6 +66,23 @@ def bandwidth_gbs(mib: int = 256, repeats: int = 10) -> tuple[float, float]:
         np.copyto(dst, src)
         times.append(time.perf_counter() - t0)
     return 2 * src.nbytes / min(times) / 1e9, 2 * src.nbytes / statistics.median(times) / 1e9
+
+
+def read_bandwidth_gbs(mib: int = 1024, repeats: int = 5) -> float:
+    """Best GB/s of reading a 1 GiB array with one thread per core (np.max: SIMD compares, so
+    memory-bound, and it releases the GIL): what llama.cpp's decode does (read-only, every
+    core); np.sum is compute-bound here (20 GB/s per core) and a one-thread copy writes too."""
+    from concurrent.futures import ThreadPoolExecutor as Pool
+
+    n = os.cpu_count() or 2
+    chunks = np.array_split(np.ones(mib * 1024 * 1024 // 8, dtype=np.float64), n)
+    best = 0.0
+    with Pool(n) as pool:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            list(pool.map(np.max, chunks))
+            best = max(best, mib * 1024 * 1024 / (time.perf_counter() - t0) / 1e9)
+    return best
 
 
 def _complete(base: str, messages: list[dict], max_tokens: int) -> tuple[float, dict]:
@@ -152,6 +165,7 @@ def main() -> int:
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     bw, bw_median = bandwidth_gbs()
+    bw_read = read_bandwidth_gbs()
     stack = start_stack(with_llm=True)
     try:
         base = stack.llm_url
@@ -160,12 +174,12 @@ def main() -> int:
         prefill, prefill_tokens = prefill_rate(base)
         for q in QUESTIONS[:3]:  # warm-up: retriever, TF graphs, connection pools
             fallback_turn(stack, q)
-        single = [fallback_turn(stack, q) for q in (QUESTIONS * 2)[: args.turns]]
+        single = [fallback_turn(stack, q) for q in (QUESTIONS * 3)[: args.turns]]
         for row in single:
             print(f"{row['seconds']:5.2f}s {row['kind']:13s} fallback={row['fallback']} "
                   f"{row['q'][:55]}", flush=True)
         pair = concurrent(stack, QUESTIONS[3:5])
-        eight = concurrent(stack, QUESTIONS[5:13])
+        eight = concurrent(stack, QUESTIONS[:8])
         rss_after = rss_mib(stack.pid("llm"))
     finally:
         remove_stack(stack)
@@ -175,8 +189,10 @@ def main() -> int:
         "load_avg_1min_before": round(load_before, 2),
         "load_avg_1min_after": round(os.getloadavg()[0], 2),
         "bandwidth_gb_s": round(bw, 1), "bandwidth_median_gb_s": round(bw_median, 1),
-        "gguf_mb": round(GGUF_BYTES / 1e6), "bound_tokens_s": round(bw * 1e9 / GGUF_BYTES, 1),
-        "bound_tokens_s_median_bw": round(bw_median * 1e9 / GGUF_BYTES, 1),
+        "read_bandwidth_gb_s": round(bw_read, 1),
+        "gguf_mb": round(GGUF_BYTES / 1e6),
+        "bound_tokens_s": round(bw_read * 1e9 / GGUF_BYTES, 1),
+        "bound_tokens_s_copy_bw": round(bw * 1e9 / GGUF_BYTES, 1),
         "decode_tokens_s": round(rate, 1), "prefill_tokens_s": round(prefill),
         "prefill_prompt_tokens": prefill_tokens,
         "rss_mib_idle": round(rss_idle), "rss_mib_after": round(rss_after),
@@ -204,11 +220,13 @@ def main() -> int:
             "`make bench-llm`:",
             "",
             "| quantity | value |", "|---|---|",
-            f"| memory bandwidth (numpy 256 MiB copy, read+write), best / median of 10 | "
+            f"| memory bandwidth, read-only, one thread per core (numpy max of 1 GiB), best of 5 "
+            f"| {s['read_bandwidth_gb_s']} GB/s |",
+            f"| memory bandwidth, one-thread copy of 256 MiB (read+write), best / median of 10 | "
             f"{s['bandwidth_gb_s']} / {s['bandwidth_median_gb_s']} GB/s |",
             f"| bytes read per decoded token (the Q4_K_M GGUF) | {s['gguf_mb']} MB |",
-            f"| bandwidth bound (best / median bandwidth) | {s['bound_tokens_s']} / "
-            f"{s['bound_tokens_s_median_bw']} tokens/s |",
+            f"| bandwidth bound (read-only / copy bandwidth) | {s['bound_tokens_s']} / "
+            f"{s['bound_tokens_s_copy_bw']} tokens/s |",
             f"| measured decode | **{s['decode_tokens_s']} tokens/s** |",
             f"| measured prefill ({s['prefill_prompt_tokens']}-token prompt, no cached prefix) "
             f"| {s['prefill_tokens_s']} tokens/s |",

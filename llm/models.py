@@ -46,19 +46,30 @@ class PromptTooLong(ValueError):
 
 
 class Deadline:
-    """llama.cpp logits processor: after `at` (perf_counter), only end-of-sequence may follow."""
+    """llama.cpp logits processor for the time budget. Past `at` (perf_counter) the answer may
+    still finish the sentence it is in, for at most `grace` seconds; then only end-of-sequence
+    may follow. A cut mid-sentence costs the whole sentence (the fallback keeps whole ones), so
+    the grace turns "...you get an email with return instructions" into a kept sentence."""
 
-    def __init__(self, seconds: float, eos: int) -> None:
+    def __init__(self, seconds: float, eos: int, ends_sentence: Any = None,
+                 grace: float = 0.0) -> None:
         self.at = time.perf_counter() + seconds
         self.eos = eos
+        self.grace = grace
+        self.ends_sentence = ends_sentence  # token id -> bool; None: no grace
         self.hit = False
 
-    def __call__(self, _ids: Any, logits: np.ndarray) -> np.ndarray:
-        if time.perf_counter() >= self.at:
-            self.hit = True
-            keep = logits[self.eos]
-            logits[:] = -np.inf
-            logits[self.eos] = keep if np.isfinite(keep) else 0.0
+    def __call__(self, ids: Any, logits: np.ndarray) -> np.ndarray:
+        now = time.perf_counter()
+        if now < self.at:
+            return logits
+        if (self.ends_sentence is not None and now < self.at + self.grace and len(ids)
+                and not self.ends_sentence(int(ids[-1]))):
+            return logits
+        self.hit = True
+        keep = logits[self.eos]
+        logits[:] = -np.inf
+        logits[self.eos] = keep if np.isfinite(keep) else 0.0
         return logits
 
 
@@ -78,6 +89,19 @@ class ChatModel:
             template=self.llama.metadata["tokenizer.chat_template"],
             eos_token=self._text_of(self.eos), bos_token=self._text_of(self.llama.token_bos()))
         self.lock = threading.Lock()
+        self.grace = float(os.environ.get("LLM_SENTENCE_GRACE") or 0.5)
+        self._ends: dict[int, bool] = {}
+
+    def ends_sentence(self, token: int) -> bool:
+        """Whether a token closes a sentence ("." "!" "?" "。", maybe with a quote)."""
+        if token not in self._ends:
+            text = self._text_of(token).rstrip()
+            self._ends[token] = bool(text) and text.rstrip("\"')”’").endswith(
+                (".", "!", "?", "。", "！", "？"))
+        return self._ends[token]
+
+    def _deadline(self, max_time: float) -> Deadline:
+        return Deadline(max_time, self.eos, self.ends_sentence, self.grace)
 
     def _text_of(self, token: int) -> str:
         return self.llama.detokenize([int(token)], special=True).decode(errors="replace")
@@ -111,7 +135,7 @@ class ChatModel:
         self._acquire(queue_wait)
         try:
             t0 = time.perf_counter()
-            deadline = Deadline(max_time, self.eos)
+            deadline = self._deadline(max_time)
             try:
                 out = self.llama.create_chat_completion(**self._args(
                     messages, max_tokens, temperature, top_p, stop or [], seed, response_format,
@@ -137,7 +161,7 @@ class ChatModel:
         deadline is cut so the model is free again after one more token."""
         self._acquire(queue_wait)
         pieces: queue.Queue = queue.Queue()
-        deadline = Deadline(max_time, self.eos)
+        deadline = self._deadline(max_time)
 
         def work() -> None:
             try:
@@ -169,7 +193,7 @@ class ChatModel:
                         raise item
                     yield item
             finally:
-                deadline.at = 0.0  # consumer gone or done: stop decoding at once
+                deadline.at, deadline.grace = 0.0, 0.0  # consumer gone or done: stop at once
 
         return consume()
 
