@@ -3,7 +3,7 @@
 Never silence. A message that carries an order id ("what about W7824724" when the NLU was
 unsure of the intent) is answered as an order-status question (identification still applies).
 Anything else gets a grounded answer from the store's knowledge (:func:`grounded_reply`,
-``actions.llm``), which is checked against the passages and degrades to the best passage and
+``actions.grounding``), which is checked against the passages and degrades to the best passage and
 the offer of a human agent when the LLM is down, slow or unsupported.
 """
 
@@ -26,7 +26,7 @@ from actions.common import (
     latest_text,
     run_safely,
 )
-from actions.llm import describe_answer, format_reply, grounded_answer
+from actions.grounding import describe_answer, format_reply, grounded_answer
 from actions.orders import describe_order, order_status
 from actions.shop_client import ShopError, find_order_id, get_client
 
@@ -75,7 +75,7 @@ def payment_facts(order: dict) -> list[str]:
 def grounded_reply(question: str, tracker: Tracker) -> str:
     """A grounded answer to a free-form question, worded for the shopper.
 
-    ``actions.llm`` never raises: an LLM that is down, slow or talking nonsense gives the best
+    ``actions.grounding`` never raises: an LLM that is down, slow or talking nonsense gives the best
     help-page passage and the offer of a human agent instead.
     """
     answer = grounded_answer(question, shopper_facts(tracker))

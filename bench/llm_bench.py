@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from llm_eval import update_doc  # noqa: E402
 
-from actions.llm import OFFTOPIC_REPLY  # noqa: E402
+from actions.grounding import OFFTOPIC_REPLY  # noqa: E402
 from tests.conversations.harness import Stack, remove_stack, start_stack  # noqa: E402
 
 GGUF_BYTES = 1_117_320_768  # Qwen2.5-Coder-1.5B-Instruct Q4_K_M: what one decode step reads

@@ -28,8 +28,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from actions.grounding import format_reply, grounded_answer  # noqa: E402
 from actions.knowledge import default_retriever, load_passages  # noqa: E402
-from actions.llm import LLMClient, LLMConfig, format_reply, grounded_answer  # noqa: E402
+from actions.llm_client import LLMClient, LLMConfig  # noqa: E402
 
 DOC = ROOT / "docs" / "llm.md"
 SVC_PY = ROOT / ".venv-services" / "bin" / "python"

@@ -13,8 +13,8 @@ import time
 import pytest
 import yaml
 
+from actions.answer_checks import _EMAIL, mask_pii
 from actions.identity import EMAIL_RE
-from actions.llm import _EMAIL, mask_pii
 from actions.tests.conftest import REPO
 
 pytestmark = pytest.mark.no_shop

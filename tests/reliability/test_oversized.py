@@ -2,7 +2,7 @@
 
 Was a bug: Rasa had no message length limit, and regexes with unbounded repeats on one long
 token were quadratic (NLU regex feature `email` in data/nlu/regex.yml, EMAIL_RE in
-actions/identity.py, `_EMAIL` in actions/llm.py): 10 KB without spaces took ~1 s to parse,
+actions/identity.py, `_EMAIL` in actions/answer_checks.py): 10 KB without spaces took ~1 s to parse,
 30 KB ~11 s, 100 KB minutes, during which Rasa's event loop answered nobody. Fixed: the channels
 (addons/channels.py) answer a message over 2,000 characters with "too long" without running it
 through the NLU, and the regexes have bounded repeats. A message without text gets a reply too.

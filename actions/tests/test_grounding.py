@@ -1,5 +1,5 @@
 """Grounded answering: faults against a fake OpenAI-compatible server, checks and guardrails
-with a stub client. Run: .venv/bin/python -m pytest actions/tests/test_llm.py
+with a stub client. Run: .venv/bin/python -m pytest actions/tests/test_grounding.py
 """
 
 from __future__ import annotations
@@ -13,18 +13,12 @@ from typing import Optional
 
 import pytest
 
-from actions import llm
+from actions import grounding as llm
+from actions import llm_client
+from actions.answer_checks import change_claim, mask_pii, unsupported_reason
+from actions.grounding import Answer, format_reply, grounded_answer
 from actions.knowledge import Retriever, load_passages
-from actions.llm import (
-    Answer,
-    LLMClient,
-    LLMConfig,
-    change_claim,
-    format_reply,
-    grounded_answer,
-    mask_pii,
-    unsupported_reason,
-)
+from actions.llm_client import LLMClient, LLMConfig
 
 ON_TOPIC = "How long does a refund to my credit card take?"
 
@@ -149,7 +143,7 @@ def test_structured_reply_follows_the_schema(fake_server):
 def test_structured_reply_off_schema_is_a_typed_error(fake_server, content):
     fake, url = fake_server
     fake.content = content
-    with pytest.raises(llm.LLMSchemaError):
+    with pytest.raises(llm_client.LLMSchemaError):
         _client(url).structured([{"role": "user", "content": "x"}], REQUEST_SCHEMA)
 
 
@@ -157,7 +151,7 @@ def test_structured_call_times_out(fake_server):
     fake, url = fake_server
     fake.mode = "slow"  # 1.5 s
     t0 = time.perf_counter()
-    with pytest.raises(llm.LLMTimeout):
+    with pytest.raises(llm_client.LLMTimeout):
         _client(url, timeout=5).structured([{"role": "user", "content": "x"}], REQUEST_SCHEMA,
                                            timeout=0.4)
     assert time.perf_counter() - t0 < 1.4
@@ -175,7 +169,7 @@ def test_llm_slow_times_out(fake_server, retriever):
     fake.mode = "slow"
     client = _client(url, timeout=0.5)
     t0 = time.perf_counter()
-    with pytest.raises(llm.LLMTimeout):
+    with pytest.raises(llm_client.LLMTimeout):
         client.chat([{"role": "user", "content": "hi"}])
     assert time.perf_counter() - t0 < 5  # loose: the machine is shared
     assert fake.calls == 1  # a read timeout is not retried: the turn stays inside the timeout
