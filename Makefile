@@ -23,6 +23,8 @@ TRACKER_DB_URL ?= sqlite:///var/tracker.db
 LOCK_STORE_URL ?=
 SHOP_API_TOKEN ?=
 RASA_AUTH_TOKEN ?=
+# Every other setting of .env reaches the processes too (exported), still behind the shell's.
+export $(shell sed -nE 's/^([A-Za-z_][A-Za-z0-9_]*) \?=.*/\1/p' var/env.mk 2>/dev/null)
 export RASA_PORT ACTIONS_PORT SHOP_PORT SHOP_URL LLM_PORT LLM_BASE_URL LLM_MODEL LLM_API_KEY \
        WEB_PORT WEB_ORIGIN SHOP_DATABASE_URL TRACKER_DB_URL LOCK_STORE_URL SHOP_API_TOKEN RASA_AUTH_TOKEN
 # Nothing ever tries a model hub: every model comes from an installed package.
@@ -91,8 +93,11 @@ models/.latest: | install
 MAKE_CMD := $(MAKE)
 export MAKE_CMD
 
+# honcho would load .env over the shell's values (`os.environ.update`), so it gets no env file:
+# make has read .env already, with `?=` (the shell wins), and exports it.
+PROCFILE ?= Procfile
 run: install models/.latest  ## install if needed, train if no model, start every process
-	$(VENV)/bin/honcho -f Procfile start
+	$(VENV)/bin/honcho -e /dev/null -f $(PROCFILE) start
 
 shop: install  ## the shop backend (orders, customers, catalog, returns, logistics, handoffs) on SHOP_PORT
 	$(SVC_PY) -m shop
@@ -152,7 +157,7 @@ pytest-services: install  ## shop backend and LLM service suites (services venv)
 	$(SVC_PY) -m pytest $(PYTEST) shop/tests llm/tests
 
 pytest-assistant: train  ## actions, whole conversations over REST, browser test (Rasa venv)
-	$(PY) -m pytest $(PYTEST) addons/tests actions/tests report/tests tests/test_nlu_data.py tests/conversations web/tests
+	$(PY) -m pytest $(PYTEST) addons/tests actions/tests report/tests tests/test_nlu_data.py tests/test_make_env.py tests/conversations web/tests
 
 test: lint validate train test-stories test-nlu pytest pytest-reliability  ## everything CI runs
 	@echo "make test: all checks passed"
