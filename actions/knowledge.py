@@ -33,8 +33,7 @@ from llm.minilm import MiniLMEncoder
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE_DIR = Path(os.environ.get("KNOWLEDGE_DIR", str(ROOT / "knowledge")))
 INDEX_PATH = Path(os.environ.get("KNOWLEDGE_INDEX", str(ROOT / "var" / "knowledge_index.npz")))
-SEED_PATHS = [ROOT / "shop" / "data" / "db.json",
-              ROOT.parent / "shared" / "datasets" / "tau2-retail" / "db.json"]
+SEED_PATHS = [ROOT / "shop" / "data" / "db.json"]  # the shop's seed data, inside the repository
 ENCODER_ID = "all-MiniLM-L6-v2"
 LEXICAL_WEIGHT = 0.1
 _STOP_WORDS = """a an the and or but if then so of to in on at by for with from as is are was

@@ -1,4 +1,4 @@
-"""The only place that talks HTTP to the shop backend (contract: shared/ARCHITECTURE.md).
+"""The only place that talks HTTP to the shop backend (contract: docs/shop.md, /openapi.json).
 
 Why one module: timeouts, retries, auth and error mapping are decided once, so every action
 fails the same polite way and no action can forget the customer scope header.

@@ -9,7 +9,7 @@ resolves names the same way.
     .venv/bin/python scripts/gen_nlu_lookups.py          # write data/nlu/lookups.yml
     .venv/bin/python scripts/gen_nlu_lookups.py --check  # exit 1 if the file is stale
 
-Reads shop/data/db.json; falls back to ../shared/datasets/tau2-retail/db.json (with a warning)
+Reads shop/data/db.json (the shop's copy of the seed data; nothing outside the repository)
 only when the shop's copy is missing. Output is deterministic (sorted, no timestamps).
 """
 
@@ -27,7 +27,6 @@ sys.path.insert(0, str(REPO))
 from actions.product_names import ALIASES, name_table, surface_forms  # noqa: E402
 
 SHOP_DB = REPO / "shop" / "data" / "db.json"
-SHARED_DB = Path("/work/shared/datasets/tau2-retail/db.json")
 OUT = REPO / "data" / "nlu" / "lookups.yml"
 
 HEADER = """\
@@ -55,11 +54,10 @@ def customer_names(db_path: Path) -> Dict[str, List[str]]:
 
 
 def find_db() -> Path:
-    """The shop's copy of the seed data, or the shared dataset if it is missing."""
-    if SHOP_DB.exists():
-        return SHOP_DB
-    print(f"warning: {SHOP_DB} missing, using {SHARED_DB}", file=sys.stderr)
-    return SHARED_DB
+    """The shop's copy of the seed data (the repository holds it)."""
+    if not SHOP_DB.exists():
+        sys.exit(f"{SHOP_DB} is missing: restore it from git")
+    return SHOP_DB
 
 
 def _block(kind: str, name: str, examples: List[str]) -> str:
