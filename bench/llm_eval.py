@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -31,15 +30,10 @@ sys.path.insert(0, str(ROOT))
 from actions.grounding import format_reply, grounded_answer  # noqa: E402
 from actions.knowledge import default_retriever, load_passages  # noqa: E402
 from actions.llm_client import LLMClient, LLMConfig  # noqa: E402
+from tests.support import free_port  # noqa: E402
 
 DOC = ROOT / "docs" / "llm.md"
 SVC_PY = ROOT / ".venv-services" / "bin" / "python"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

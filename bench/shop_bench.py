@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,16 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from shop.db import init_db, make_engine  # noqa: E402
+from tests.support import free_port  # noqa: E402
 
 DOC = ROOT / "docs" / "shop.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 CONCURRENCY = 16
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def pct(values: list[float], p: float) -> float:

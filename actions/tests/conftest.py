@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from actions import shop_client  # noqa: E402
+from tests.support import free_port  # noqa: E402
 
 # Seed customers used by the tests (shop/data/db.json).
 MOHAMED = {
@@ -50,13 +50,6 @@ NO_ORDERS = {"user_id": "yusuf_khan_2015", "email": "yusuf.khan4494@example.com"
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "no_shop: the test needs no shop backend")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

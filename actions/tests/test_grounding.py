@@ -5,7 +5,6 @@ with a stub client. Run: .venv/bin/python -m pytest actions/tests/test_grounding
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +18,7 @@ from actions.answer_checks import change_claim, mask_pii, unsupported_reason
 from actions.grounding import Answer, format_reply, grounded_answer
 from actions.knowledge import Retriever, load_passages
 from actions.llm_client import LLMClient, LLMConfig
+from tests.support import free_port
 
 ON_TOPIC = "How long does a refund to my credit card take?"
 
@@ -83,12 +83,6 @@ def fake_server():
 
 def _client(base_url: str, timeout: float = 0.5) -> LLMClient:
     return LLMClient(LLMConfig(base_url=base_url, model="m", api_key="sk-test", timeout=timeout))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class StubClient(LLMClient):
@@ -158,7 +152,7 @@ def test_structured_call_times_out(fake_server):
 
 
 def test_llm_down_offers_human(retriever):
-    url = f"http://127.0.0.1:{_free_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     answer = grounded_answer(ON_TOPIC, retriever=retriever, client=_client(url))
     assert answer.kind == "error" and answer.error == "LLMUnavailable"
     assert "human agent" in format_reply(answer)

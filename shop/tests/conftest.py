@@ -11,7 +11,6 @@ import glob
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,16 +26,11 @@ from starlette.testclient import TestClient
 from shop.app import create_app
 from shop.config import REPO_ROOT, SEED_FILE, Settings
 from shop.db import init_db, make_engine
+from tests.support import free_port
 
 TOKEN = "test-token-" + uuid.uuid4().hex[:8]
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SERVICES_PY = REPO_ROOT / ".venv-services" / "bin" / "python"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

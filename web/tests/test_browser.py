@@ -15,7 +15,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -31,6 +30,7 @@ import pytest
 import yaml
 from playwright import sync_api  # noqa: E402 - never skipped: CI installs it
 
+from tests.support import free_port
 from web.server import make_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,13 +57,6 @@ GREETING_WORDS = ("virtual assistant",)  # both utter_greet variants say this
 CAPABILITIES_TEXT = "Here is what I can do"
 UNREACHABLE_TEXT = "Can't reach the assistant"
 MARKUP = "<b>x</b><img src=x onerror=alert(1)>"
-
-
-def free_port() -> int:
-    """A port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(url: str, timeout: float = 2.0) -> Optional[int]:
