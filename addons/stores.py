@@ -58,6 +58,14 @@ class UrlLockStore(LockStore):
     def __new__(cls, endpoint_config: Any = None, url_env: str = "LOCK_STORE_URL") -> LockStore:  # type: ignore[misc]
         raw = os.environ.get(url_env, "").strip()
         if not raw or raw == "memory":
+            # Rasa counts any custom lock store as safe for several Sanic workers
+            # (rasa.core.utils._lock_store_is_multi_worker_compatible), but locks in memory are
+            # per process: two workers would interleave one conversation's turns. Refuse.
+            workers = os.environ.get("SANIC_WORKERS", "1").strip() or "1"
+            if workers.isdigit() and int(workers) > 1:
+                raise ValueError(f"SANIC_WORKERS={workers} needs a shared lock store: set "
+                                 f"{url_env}=redis://host:6379/1 (the in-memory one is per "
+                                 "process and would mix up conversations)")
             return InMemoryLockStore()
         url = make_url(raw)
         if url.drivername not in ("redis", "rediss"):

@@ -52,6 +52,15 @@ def test_lock_store_in_memory_by_default_and_rejects_odd_urls(monkeypatch) -> No
         UrlLockStore()
 
 
+def test_lock_store_in_memory_refuses_several_workers(monkeypatch) -> None:
+    monkeypatch.delenv("LOCK_STORE_URL", raising=False)
+    monkeypatch.setenv("SANIC_WORKERS", "2")
+    with pytest.raises(ValueError, match="LOCK_STORE_URL=redis"):
+        UrlLockStore()
+    monkeypatch.setenv("SANIC_WORKERS", "1")
+    assert isinstance(UrlLockStore(), InMemoryLockStore)
+
+
 def _sentence_vectors(pooling: str, texts: list) -> np.ndarray:
     """The featurizer's sentence feature for each text, as DIET receives it."""
     from rasa.engine.graph import ExecutionContext, GraphSchema
