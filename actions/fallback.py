@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Optional
 
 from rasa_sdk import Action, Tracker
@@ -27,10 +28,23 @@ from actions.common import (
     run_safely,
 )
 from actions.grounding import describe_answer, format_reply, grounded_answer
+from actions.knowledge import default_retriever
 from actions.orders import describe_order, order_status
 from actions.shop_client import ShopError, find_order_id, get_client
 
 logger = logging.getLogger(__name__)
+
+
+def _warm_up_retriever() -> None:
+    """Load the MiniLM encoder and the passage index now, in the background, so the first
+    free-form question does not wait ~1 s for them."""
+    try:
+        default_retriever().warm_up()
+    except Exception:  # noqa: BLE001 - the first question loads it again and says what failed
+        logger.warning("retriever warm-up failed", exc_info=True)
+
+
+threading.Thread(target=_warm_up_retriever, name="retriever-warm-up", daemon=True).start()
 
 
 def shopper_facts(tracker: Tracker) -> Optional[str]:
