@@ -180,10 +180,6 @@ def overlap_share(answer: str, evidence: str) -> float:
     return len(words & _content(evidence)) / len(words) if words else 0.0
 
 
-def evidence_of(hits: list[Hit]) -> str:
-    return "\n".join(h.passage.text for h in hits)
-
-
 UNRELATED_SCORE = 0.35  # below it, a passage is only loosely about the question
 
 
@@ -228,9 +224,9 @@ def semantic_reason(answer_sentences: list[str], retriever: Retriever, hits: lis
         ev_vecs = np.vstack([ev_vecs, fact_vecs]) if len(ev_vecs) else fact_vecs
     if not len(ev_vecs):
         return "no evidence sentences"
-    vecs = retriever.embed(answer_sentences + ([question] if question else []))
-    q_vec = vecs[-1] if question else None
-    for sent, v in zip(answer_sentences, vecs[: len(answer_sentences)], strict=True):
+    vecs = retriever.embed(answer_sentences)
+    q_vec = retriever.query_vector(question) if question else None
+    for sent, v in zip(answer_sentences, vecs, strict=True):
         sims = ev_vecs @ v
         order = np.argsort(-sims)
         i = int(order[0])

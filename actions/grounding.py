@@ -22,7 +22,6 @@ from actions.answer_checks import (
     DONT_KNOW,
     UNRELATED_SCORE,
     change_claim,
-    evidence_of,
     focus_reason,
     mask_pii,
     overlap_share,
@@ -199,15 +198,16 @@ def _grounded_answer(question: str, shopper_facts: Optional[str],
         return _passage_answer(best, sources, contradiction, raw, asked_change)
     if claimed:
         return _passage_answer(best, sources, f"claimed a change ({claimed})", raw, claimed)
-    leak = secret_reason(text, [h.passage.text for h in hits])
+    passages = [h.passage.text for h in hits]
+    leak = secret_reason(text, passages)
     if leak:
         return _passage_answer(best, sources, leak, raw, asked_change)
     unanswered = quantity_reason(question, text) or focus_reason(question, text)
     if unanswered:
         return _passage_answer(best, sources, unanswered, raw, asked_change)
-    evidence = "\n".join([h.passage.text for h in hits] + [facts or "", question])
+    evidence = "\n".join(passages + [facts or "", question])
     ids = " ".join(re.findall(r"#?[A-Za-z]?\d{4,}", question))  # order/item ids may be echoed
-    number_evidence = "\n".join([h.passage.text for h in hits] + [facts or "", ids])
+    number_evidence = "\n".join(passages + [facts or "", ids])
     reason = unsupported_reason(text, evidence, number_evidence)
     if not reason:
         try:
@@ -215,7 +215,7 @@ def _grounded_answer(question: str, shopper_facts: Optional[str],
         except Exception as exc:  # the check must not break the turn: be conservative
             log.warning("semantic check failed: %s", exc)
             reason = "semantic check failed"
-    if reason and best.score < UNRELATED_SCORE and overlap_share(text, evidence_of(hits)) < 0.2:
+    if reason and best.score < UNRELATED_SCORE and overlap_share(text, "\n".join(passages)) < 0.2:
         # "tell me a joke about cats" found the pet bed at 0.25 and the model told a joke: no
         # passage is about the question, so the honest reply is the off-topic one
         return Answer(OFFTOPIC_REPLY, "offtopic", True, sources=sources, reason=reason,

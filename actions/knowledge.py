@@ -147,6 +147,7 @@ class Retriever:
         self._sent_vectors = np.zeros((0, 384), dtype=np.float32)
         self._sent_owner = np.zeros(0, dtype=np.int32)
         self._sent_texts: list[str] = []
+        self._query_cache: dict[str, np.ndarray] = {}
 
     def _ensure(self) -> None:
         if self._encoder is not None and self._vectors is not None:
@@ -178,6 +179,17 @@ class Retriever:
         assert self._encoder is not None
         return self._encoder.encode(texts)
 
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query's vector, embedded once per question: one fallback turn needs it for the
+        ranking, the prompt's sentences and the answer check (~30 ms each on 2 cores)."""
+        vec = self._query_cache.get(query)
+        if vec is None:
+            vec = self.embed([query])[0]
+            if len(self._query_cache) >= 64:
+                self._query_cache.pop(next(iter(self._query_cache)))
+            self._query_cache[query] = vec
+        return vec
+
     @property
     def passages(self) -> list[Passage]:
         self._ensure()
@@ -189,7 +201,7 @@ class Retriever:
         questions get the right passage first). Hit.score stays the cosine (off-topic test)."""
         self._ensure()
         assert self._vectors is not None
-        q = self.embed([query])[0]
+        q = self.query_vector(query)
         cosine = self._vectors @ q
         words = content_words(query)
         if words:
@@ -207,7 +219,7 @@ class Retriever:
         sentence) in reading order: the prompt gets the facts that matter, not whole passages
         (prefill is the costly part of a CPU answer)."""
         self._ensure()
-        q = self.embed([query])[0]
+        q = self.query_vector(query)
         idx = np.flatnonzero(np.isin(self._sent_owner, [h.index for h in hits]))
         if not len(idx):
             return []
