@@ -12,11 +12,9 @@ from typing import Optional
 import numpy as np
 
 from actions.knowledge import Hit, Retriever
+from actions.text_parsing import EMAIL_LIKE_RE, STOP_WORDS
 
 # ---------------------------------------------------------------- masking
-# Bounded repeats (RFC 5321 lengths): linear on a long run of word characters, where unbounded
-# ones were quadratic. Of a local part over 64 characters (no valid address) the last 64 go.
-_EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 _CARD = re.compile(r"(?<![\w#])(?:\d[ -]?){12,18}\d(?!\w)")
 _PHONE = re.compile(
     r"(?<![\w#])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]\d{3,4}(?!\w)"
@@ -36,7 +34,7 @@ def _luhn(digits: str) -> bool:
 
 def mask_pii(text: str) -> str:
     """Replace emails, card numbers and phone numbers; keep order ids (#W...) and item ids."""
-    text = _EMAIL.sub("[email]", text)
+    text = EMAIL_LIKE_RE.sub("[email]", text)
 
     def card(m: re.Match) -> str:
         digits = re.sub(r"\D", "", m.group())
@@ -48,13 +46,7 @@ def mask_pii(text: str) -> str:
 
 
 # ---------------------------------------------------------------- checks
-_STOP_WORDS = """
-a an the and or but if then so of to in on at by for with from as is are was were be
-been being it its this that these those i you we they he she my your our their me us them do does
-did can could will would should may might must have has had not no yes there here what which who
-when where how why any all some each every one also only just than about into out up down over
-under again more most such own same too very s t please tell know get got want like make let"""
-_STOP = set(_STOP_WORDS.split())
+_STOP = STOP_WORDS
 
 _NUMBER_WORDS = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
                  "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10",

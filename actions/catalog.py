@@ -8,23 +8,17 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from typing import Any, Dict, List, Optional, Set
+from typing import Dict, List, Optional, Set
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
-from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import (
-    DomainDict,
-    Events,
-    format_money,
-    format_options,
-    latest_entity,
-    latest_text,
-    shop_safe,
-)
+from actions.action_base import Dispatcher, DomainDict, Events, NamedAction, shop_safe
 from actions.product_names import name_table, resolve_product
 from actions.shop_client import get_client
+from actions.shop_records import Product, Variant
+from actions.tracker_helpers import latest_turn
+from actions.wording import format_money, format_options
 
 MAX_VARIANT_LINES = 6
 # Option values too generic to be read from free text on their own.
@@ -32,11 +26,6 @@ GENERIC_VALUES = {"yes", "no", "none", "standard", "basic", "full", "half", "fix
 # Only these keys are checked for "we don't have it in ..." (other words are too ambiguous).
 FOREIGN_KEYS = {"color", "material"}
 SIZE_WORDS = re.compile(r"\bsize\s+([A-Za-z0-9.]+)\b", re.IGNORECASE)
-
-
-def _variants(product: Dict[str, Any]) -> List[Dict[str, Any]]:
-    variants = product.get("variants") or {}
-    return list(variants.values()) if isinstance(variants, dict) else list(variants)
 
 
 def _mentions(text: str, value: str) -> bool:
@@ -54,11 +43,11 @@ def _mentions(text: str, value: str) -> bool:
     return bool(re.search(rf"(?<![\w-]){re.escape(value.lower())}(?![\w-])", text.lower()))
 
 
-def requested_options(text: str, product: Dict[str, Any]) -> Dict[str, Set[str]]:
+def requested_options(text: str, product: Product) -> Dict[str, Set[str]]:
     """Option key -> values of this product that the message mentions."""
     wanted: Dict[str, Set[str]] = defaultdict(set)
-    for variant in _variants(product):
-        for key, value in (variant.get("options") or {}).items():
+    for variant in product.variants:
+        for key, value in variant.options.items():
             if _mentions(text, str(value)):
                 wanted[key].add(str(value))
     # "rose gold" also contains "gold": keep only the longest overlapping mention per key
@@ -67,42 +56,37 @@ def requested_options(text: str, product: Dict[str, Any]) -> Dict[str, Set[str]]
     return dict(wanted)
 
 
-def foreign_options(
-    text: str, product: Dict[str, Any], catalog: List[Dict[str, Any]]
-) -> List[str]:
+def foreign_options(text: str, product: Product, catalog: List[Product]) -> List[str]:
     """Colors/materials the message names that this product never comes in ("pink laptop")."""
-    own = {
-        str(v).lower() for var in _variants(product) for v in (var.get("options") or {}).values()
-    }
+    own = {v.lower() for var in product.variants for v in var.options.values()}
     # the product's own name may contain option words ("Electric Kettle", "Wireless Earbuds")
-    for form in sorted(name_table([str(product.get("name", ""))]), key=len, reverse=True):
+    for form in sorted(name_table([product.name]), key=len, reverse=True):
         text = re.sub(rf"(?i)(?<![\w-]){re.escape(form)}(?![\w-])", " ", text)
     others = {
         str(value)
         for p in catalog
-        for var in _variants(p)
-        for key, value in (var.get("options") or {}).items()
+        for var in p.variants
+        for key, value in var.options.items()
         if key in FOREIGN_KEYS and str(value).lower() not in own and len(str(value)) > 3
     }
     return sorted(v for v in others if _mentions(text, v))
 
 
-def _matches(variant: Dict[str, Any], wanted: Dict[str, Set[str]]) -> bool:
-    options = variant.get("options") or {}
-    return all(str(options.get(key)) in values for key, values in wanted.items())
+def _matches(variant: Variant, wanted: Dict[str, Set[str]]) -> bool:
+    return all(str(variant.options.get(key)) in values for key, values in wanted.items())
 
 
-def _option_lines(variants: List[Dict[str, Any]]) -> List[str]:
+def _option_lines(variants: List[Variant]) -> List[str]:
     values: Dict[str, List[str]] = {}
     for variant in variants:
-        for key, value in (variant.get("options") or {}).items():
+        for key, value in variant.options.items():
             if str(value) not in values.setdefault(key, []):
                 values[key].append(str(value))
     return [f"• {key}: {', '.join(vals)}" for key, vals in values.items()]
 
 
-def _price_range(variants: List[Dict[str, Any]]) -> str:
-    prices = sorted(float(v["price"]) for v in variants if v.get("price") is not None)
+def _price_range(variants: List[Variant]) -> str:
+    prices = sorted(v.price for v in variants)
     if not prices:
         return ""
     if prices[0] == prices[-1]:
@@ -110,13 +94,12 @@ def _price_range(variants: List[Dict[str, Any]]) -> str:
     return f"from {format_money(prices[0])} to {format_money(prices[-1])}"
 
 
-def describe_product(
-    product: Dict[str, Any], text: str = "", catalog: Optional[List[Dict[str, Any]]] = None
-) -> str:
+def describe_product(product: Product, text: str = "",
+                     catalog: Optional[List[Product]] = None) -> str:
     """Overview (availability, price range, options), or the variants matching the message."""
-    name = product.get("name", "This product")
-    variants = _variants(product)
-    available = [v for v in variants if v.get("available")]
+    name = product.name
+    variants = list(product.variants)
+    available = [v for v in variants if v.available]
     wanted = requested_options(text, product) if text else {}
     foreign = foreign_options(text, product, catalog or []) if text else []
 
@@ -139,19 +122,17 @@ def describe_product(
     if not matching:
         lines = [f"We don't have {name} in {asked}. Its options are:"]
         return "\n".join(lines + _option_lines(variants))
-    matching.sort(key=lambda v: (not v.get("available"), float(v.get("price") or 0)))
-    in_stock = sum(1 for v in matching if v.get("available"))
+    matching.sort(key=lambda v: (not v.available, v.price))
+    in_stock = sum(1 for v in matching if v.available)
     if in_stock:
         head = f"{name} in {asked}: {in_stock} of {len(matching)} matching versions in stock."
     else:
         head = f"{name} in {asked}: sorry, out of stock right now."
     lines = [head]
     for variant in matching[:MAX_VARIANT_LINES]:
-        state = "in stock" if variant.get("available") else "out of stock"
-        lines.append(
-            f"• {format_options(variant.get('options'))} — "
-            f"{format_money(variant.get('price'))}, {state}"
-        )
+        state = "in stock" if variant.available else "out of stock"
+        price = format_money(variant.price)
+        lines.append(f"• {format_options(variant.options)} — {price}, {state}")
     if len(matching) > MAX_VARIANT_LINES:
         lines.append(
             f"…and {len(matching) - MAX_VARIANT_LINES} more. "
@@ -160,24 +141,21 @@ def describe_product(
     return "\n".join(lines)
 
 
-class ActionProductInfo(Action):
+class ActionProductInfo(NamedAction):
     """Answers what a product comes in, what it costs and whether it's available."""
 
-    def name(self) -> str:
-        return "action_product_info"
+    action_name = "action_product_info"
 
     @shop_safe
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Events:
-        asked = latest_entity(tracker, "product")
-        text = latest_text(tracker)
+    async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict) -> Events:
+        turn = latest_turn(tracker)
+        asked = turn.entity("product")
         catalog = get_client().list_products()
-        names = [str(p.get("name")) for p in catalog if p.get("name")]
+        names = [p.name for p in catalog]
         # the entity of this message, else a product named in its text, else the one discussed
         name = (
             resolve_product(asked, names)
-            or (resolve_product(text, names) if not text.startswith("/") else None)
+            or resolve_product(turn.words, names)
             or (None if asked else resolve_product(tracker.get_slot("product"), names))
         )
         if name is None:
@@ -186,8 +164,6 @@ class ActionProductInfo(Action):
                 return [SlotSet("product", None)]
             dispatcher.utter_message(response="utter_ask_product")
             return []
-        product = next(p for p in catalog if p.get("name") == name)
-        if not _variants(product) and product.get("product_id"):
-            product = get_client().get_product(str(product["product_id"]))
-        dispatcher.utter_message(text=describe_product(product, text, catalog))
+        product = next(p for p in catalog if p.name == name)
+        dispatcher.utter_message(text=describe_product(product, turn.text, catalog))
         return [SlotSet("product", name)]

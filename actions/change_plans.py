@@ -15,10 +15,21 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from actions.common import format_item, format_money
 from actions.shop_client import ShopClient
+from actions.shop_records import Address, Customer, Item, Order, PaymentMethod, Product, Variant
+from actions.wording import (
+    REFUND_TIMING,
+    capitalized,
+    describe_item,
+    describe_method,
+    format_address,
+    format_item,
+    format_money,
+    refusal,
+    settlement,
+)
 
 # Intent -> change type. `change_address` may also turn into `default_address`.
 CHANGE_INTENTS: Dict[str, str] = {
@@ -45,83 +56,42 @@ CHANGE_SLOTS = (
     "change_field",
 )
 
-REFUND_TIMING = (
-    "Gift cards are credited at once; other payment methods receive the refund in 5 to 7 "
-    "business days."
-)
 
 
 @dataclass
 class ChangeContext:
     """What the shop says about the shopper and the order, plus the form's slot values."""
 
-    customer: Dict[str, Any]
+    customer: Customer
     slots: Dict[str, Any]
-    order: Optional[Dict[str, Any]] = None
-    products: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    order: Optional[Order] = None
+    products: Dict[str, Product] = field(default_factory=dict)
 
     @property
-    def methods(self) -> Dict[str, Dict[str, Any]]:
-        return self.customer.get("payment_methods") or {}
+    def methods(self) -> Mapping[str, PaymentMethod]:
+        return self.customer.payment_methods
 
-    def item(self, item_id: str) -> Optional[Dict[str, Any]]:
-        for item in (self.order or {}).get("items") or []:
-            if str(item.get("item_id")) == str(item_id):
-                return item
-        return None
+    def method(self, slot: str = "payment_method_id") -> Optional[PaymentMethod]:
+        """The shopper's method named by a slot (None: not chosen, or not theirs)."""
+        return self.methods.get(str(self.slots.get(slot) or ""))
 
-    def variant(self, product_id: str, item_id: str) -> Optional[Dict[str, Any]]:
-        variants = (self.products.get(product_id) or {}).get("variants") or {}
-        if isinstance(variants, dict):
-            found = variants.get(str(item_id))
-            return dict(found, item_id=str(item_id)) if found else None
-        return next((v for v in variants if str(v.get("item_id")) == str(item_id)), None)
+    def item(self, item_id: str) -> Optional[Item]:
+        return self.order.item(item_id) if self.order else None
 
+    def chosen_items(self) -> List[Item]:
+        """The order items in ``change_items`` (one per unit)."""
+        return [i for i in (self.item(x) for x in self.slots.get("change_items") or []) if i]
 
-# --------------------------------------------------------------------------- formatting
-def describe_method(method: Optional[Dict[str, Any]]) -> str:
-    """``Visa ending 1234``, ``gift card (balance $12.00)``, ``PayPal`` — never a full number."""
-    if not method:
-        return "the original payment method"
-    source = method.get("source")
-    if source == "gift_card":
-        balance = method.get("balance")
-        if balance is None:
-            return "gift card"
-        return f"gift card (balance {format_money(balance)})"
-    if source == "credit_card":
-        brand = str(method.get("brand") or "card").title()
-        last = method.get("last_four")
-        return f"{brand} ending {last}" if last else brand
-    if source == "paypal":
-        return "PayPal"
-    return str(source or "payment method").replace("_", " ")
+    def variant(self, product_id: str, item_id: str) -> Optional[Variant]:
+        product = self.products.get(product_id)
+        return product.variant(item_id) if product else None
+
+    def new_address(self) -> Address:
+        return Address.parse(self.slots.get("new_address") or {})
 
 
-def format_address(address: Dict[str, Any]) -> str:
-    """``322 Elm Street, Suite 586, Columbus, OH 43133, USA``."""
-    street = ", ".join(p for p in (address.get("address1"), address.get("address2")) if p)
-    place = " ".join(p for p in (address.get("state"), address.get("zip")) if p)
-    parts = [street, address.get("city") or "", place, address.get("country") or ""]
-    return ", ".join(p for p in parts if p)
-
-
-def bullet_items(items: List[Dict[str, Any]]) -> str:
-    return "\n".join(f"• {format_item(i)} — {format_money(i.get('price'))}" for i in items)
-
-
-def paid_by_method(order: Dict[str, Any]) -> Dict[str, float]:
-    """Net amount paid per payment method (payments minus refunds)."""
-    totals: Dict[str, float] = {}
-    for entry in order.get("payment_history") or []:
-        sign = 1 if entry.get("transaction_type") == "payment" else -1
-        method = str(entry.get("payment_method_id"))
-        totals[method] = round(totals.get(method, 0.0) + sign * float(entry.get("amount") or 0), 2)
-    return {m: a for m, a in totals.items() if a > 0}
-
-
-def order_total(order: Dict[str, Any]) -> float:
-    return round(sum(float(i.get("price") or 0) for i in order.get("items") or []), 2)
+def bullet_items(items: List[Item]) -> str:
+    return "\n".join(f"• {describe_item(i)} — {format_money(i.price)}" for i in items)
 
 
 # --------------------------------------------------------------------------- plans
@@ -129,22 +99,26 @@ class ChangePlan(ABC):
     """A kind of change: the slots it asks, its eligibility, read-back and execution."""
 
     change_type = ""
-    title = ""  # "cancel", used in "… can't be {title}ed"
+    title = ""  # completes "… can no longer be {title}"
     needs_order = True
     statuses: Tuple[str, ...] = ("pending",)
     slots: Tuple[str, ...] = ()
 
-    def required_slots(self, ctx: ChangeContext) -> List[str]:
-        """Slots still to ask, in order (the order id first when a plan needs one)."""
+    def required_slots(self) -> List[str]:
+        """The slots this change asks, in order (the order id first when a plan needs one)."""
         wanted = (["change_order_id"] if self.needs_order else []) + list(self.slots)
         return wanted + ["change_confirmed"]
 
-    def eligible(self, order: Dict[str, Any]) -> bool:
-        return str(order.get("status") or "").lower() in self.statuses
+    def eligible(self, order: Order) -> bool:
+        return order.status in self.statuses
 
-    def payment_choices(self, ctx: ChangeContext) -> List[Dict[str, Any]]:
-        """Payment methods the shopper may pick for this change (with their ids)."""
-        return [dict(m, id=mid) for mid, m in ctx.methods.items()]
+    def why_not(self, order: Order) -> Tuple[str, List[Dict[str, str]]]:
+        """Why ``order`` can't get this change, with buttons for what can be done instead."""
+        return refusal(order, self.change_type, self.title)
+
+    def payment_choices(self, ctx: ChangeContext) -> List[PaymentMethod]:
+        """Payment methods the shopper may pick for this change."""
+        return list(ctx.methods.values())
 
     @abstractmethod
     def payload(self, ctx: ChangeContext) -> Dict[str, Any]:
@@ -154,27 +128,36 @@ class ChangePlan(ABC):
     def readback(self, ctx: ChangeContext) -> str:
         """The whole change in plain words, ending with the yes/no question."""
 
-    @abstractmethod
-    def execute(self, client: ShopClient, ctx: ChangeContext, key: str) -> Dict[str, Any]:
-        """The shop call, with idempotency key ``key``."""
+    client_method = ""  # the ShopClient write that does this change
 
     @abstractmethod
-    def done(self, ctx: ChangeContext, result: Dict[str, Any]) -> str:
+    def change_args(self, ctx: ChangeContext) -> Tuple[Any, ...]:
+        """What ``client_method`` takes after the order and the shopper."""
+
+    def execute(self, client: ShopClient, ctx: ChangeContext, key: str) -> Any:
+        """The shop call, with idempotency key ``key``."""
+        write = getattr(client, self.client_method)
+        return write(self.order_id(ctx), ctx.customer.user_id, *self.change_args(ctx),
+                     idem_key=key)
+
+    @abstractmethod
+    def done(self, ctx: ChangeContext) -> str:
         """What was done and what happens next."""
 
     def fingerprint(self, ctx: ChangeContext) -> str:
         """Identifies the change as read back: any edit after the read-back changes it."""
-        body = {"type": self.change_type, "order": (ctx.order or {}).get("order_id")}
+        body = {"type": self.change_type, "order": ctx.order.order_id if ctx.order else None}
         body.update(self.payload(ctx))
         text = json.dumps(body, sort_keys=True, default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     def order_id(self, ctx: ChangeContext) -> str:
-        return str((ctx.order or {}).get("order_id"))
+        return ctx.order.order_id if ctx.order else ""
 
 
 class CancelPlan(ChangePlan):
     change_type = "cancel"
+    client_method = "cancel_order"
     title = "cancelled"
     slots = ("cancel_reason",)
 
@@ -182,28 +165,25 @@ class CancelPlan(ChangePlan):
         return {"reason": ctx.slots.get("cancel_reason")}
 
     def _refunds(self, ctx: ChangeContext) -> str:
-        lines = [
-            f"• {format_money(amount)} back to {describe_method(ctx.methods.get(mid))}"
-            for mid, amount in paid_by_method(ctx.order or {}).items()
-        ]
+        paid = ctx.order.paid_by_method() if ctx.order else {}
+        lines = [f"• {format_money(amount)} back to {describe_method(ctx.methods.get(mid))}"
+                 for mid, amount in paid.items()]
         return "\n".join(lines) or "• nothing was paid, so nothing to refund"
 
     def readback(self, ctx: ChangeContext) -> str:
-        order = ctx.order or {}
+        items = list(ctx.order.items) if ctx.order else []
         return (
-            f"Please check: cancel order {order.get('order_id')} because "
+            f"Please check: cancel order {self.order_id(ctx)} because "
             f"\"{ctx.slots.get('cancel_reason')}\".\n"
-            f"Items:\n{bullet_items(order.get('items') or [])}\n"
+            f"Items:\n{bullet_items(items)}\n"
             f"Refund:\n{self._refunds(ctx)}\n"
             "Cancelling is final. Shall I go ahead?"
         )
 
-    def execute(self, client: ShopClient, ctx: ChangeContext, key: str) -> Dict[str, Any]:
-        return client.cancel_order(
-            self.order_id(ctx), ctx.customer["user_id"], ctx.slots["cancel_reason"], idem_key=key
-        )
+    def change_args(self, ctx: ChangeContext) -> Tuple[Any, ...]:
+        return (ctx.slots["cancel_reason"],)
 
-    def done(self, ctx: ChangeContext, result: Dict[str, Any]) -> str:
+    def done(self, ctx: ChangeContext) -> str:
         return (
             f"Done: order {self.order_id(ctx)} is cancelled. Everything you paid goes back to "
             f"the method it came from. {REFUND_TIMING}"
@@ -212,25 +192,15 @@ class CancelPlan(ChangePlan):
 
 class ReturnPlan(ChangePlan):
     change_type = "return"
+    client_method = "return_order"
     title = "returned"
     statuses = ("delivered",)
     slots = ("change_items", "return_reason", "payment_method_id")
 
-    def payment_choices(self, ctx: ChangeContext) -> List[Dict[str, Any]]:
+    def payment_choices(self, ctx: ChangeContext) -> List[PaymentMethod]:
         """The order's original method(s), or any gift card of the shopper."""
-        original = set(paid_by_method(ctx.order or {})) | {
-            str(e.get("payment_method_id"))
-            for e in (ctx.order or {}).get("payment_history") or []
-            if e.get("transaction_type") == "payment"
-        }
-        return [
-            dict(m, id=mid)
-            for mid, m in ctx.methods.items()
-            if mid in original or m.get("source") == "gift_card"
-        ]
-
-    def _items(self, ctx: ChangeContext) -> List[Dict[str, Any]]:
-        return [i for i in (ctx.item(x) for x in ctx.slots.get("change_items") or []) if i]
+        original = set(ctx.order.payment_method_ids) if ctx.order else set()
+        return [m for m in ctx.methods.values() if m.id in original or m.source == "gift_card"]
 
     def payload(self, ctx: ChangeContext) -> Dict[str, Any]:
         return {
@@ -240,27 +210,20 @@ class ReturnPlan(ChangePlan):
         }
 
     def readback(self, ctx: ChangeContext) -> str:
-        items = self._items(ctx)
-        refund = round(sum(float(i.get("price") or 0) for i in items), 2)
-        method = describe_method(ctx.methods.get(ctx.slots.get("payment_method_id") or ""))
+        items = ctx.chosen_items()
+        refund = round(sum(i.price for i in items), 2)
         return (
             f"Please check: return from order {self.order_id(ctx)}:\n{bullet_items(items)}\n"
             f"Reason: {ctx.slots.get('return_reason')}\n"
-            f"Refund: {format_money(refund)} to your {method}.\n"
+            f"Refund: {format_money(refund)} to your {describe_method(ctx.method())}.\n"
             "A return can be requested only once per order. Shall I go ahead?"
         )
 
-    def execute(self, client: ShopClient, ctx: ChangeContext, key: str) -> Dict[str, Any]:
-        return client.return_order(
-            self.order_id(ctx),
-            ctx.customer["user_id"],
-            list(ctx.slots["change_items"]),
-            ctx.slots["payment_method_id"],
-            reason=ctx.slots.get("return_reason"),
-            idem_key=key,
-        )
+    def change_args(self, ctx: ChangeContext) -> Tuple[Any, ...]:
+        slots = ctx.slots
+        return (list(slots["change_items"]), slots["payment_method_id"], slots.get("return_reason"))
 
-    def done(self, ctx: ChangeContext, result: Dict[str, Any]) -> str:
+    def done(self, ctx: ChangeContext) -> str:
         return (
             f"Done: the return for order {self.order_id(ctx)} is requested. You'll receive an "
             "email with the return instructions; the refund is made once the items are back. "
@@ -279,29 +242,25 @@ class ExchangePlan(ChangePlan):
     intro = "Please check: exchange in order {order_id}:"
     once = "An exchange can be requested only once per order."
 
-    def pairs(self, ctx: ChangeContext) -> List[Tuple[Dict[str, Any], Dict[str, Any]]]:
+    def pairs(self, ctx: ChangeContext) -> List[Tuple[Item, Variant]]:
+        """(old item, new variant) for each item chosen so far."""
         old = ctx.slots.get("change_items") or []
         new = ctx.slots.get("change_new_items") or []
         pairs = []
         for old_id, new_id in zip(old, new, strict=False):
             item = ctx.item(old_id)
-            variant = ctx.variant(str((item or {}).get("product_id")), new_id) if item else None
+            variant = ctx.variant(item.product_id, new_id) if item else None
             if item and variant:
-                pairs.append((item, dict(variant, name=item.get("name"))))
+                pairs.append((item, variant))
         return pairs
 
     def difference(self, ctx: ChangeContext) -> float:
-        pairs = self.pairs(ctx)
-        return round(sum(float(n.get("price") or 0) - float(o["price"] or 0) for o, n in pairs), 2)
+        return round(sum(new.price - old.price for old, new in self.pairs(ctx)), 2)
 
-    def payment_choices(self, ctx: ChangeContext) -> List[Dict[str, Any]]:
+    def payment_choices(self, ctx: ChangeContext) -> List[PaymentMethod]:
         """Any method; a gift card only if it covers a positive difference."""
         diff = self.difference(ctx) if ctx.slots.get("change_new_items") else 0.0
-        return [
-            dict(m, id=mid)
-            for mid, m in ctx.methods.items()
-            if m.get("source") != "gift_card" or diff <= 0 or float(m.get("balance") or 0) >= diff
-        ]
+        return [m for m in ctx.methods.values() if m.covers(diff)]
 
     def payload(self, ctx: ChangeContext) -> Dict[str, Any]:
         return {
@@ -310,40 +269,28 @@ class ExchangePlan(ChangePlan):
             "payment_method_id": ctx.slots.get("payment_method_id"),
         }
 
-    def settlement(self, ctx: ChangeContext) -> str:
-        diff = self.difference(ctx)
-        method = describe_method(ctx.methods.get(ctx.slots.get("payment_method_id") or ""))
-        if diff > 0:
-            return f"You pay the difference of {format_money(diff)} with your {method}."
-        if diff < 0:
-            return f"You get {format_money(-diff)} back to your {method}."
-        return "Same price: nothing to pay or refund."
+    def settlement(self, ctx: ChangeContext, tense: str = "ask") -> str:
+        return settlement(self.difference(ctx), describe_method(ctx.method()), tense)
 
     def readback(self, ctx: ChangeContext) -> str:
         lines = [
-            f"• {format_item(o)} → {format_item(n)} ({format_money(o.get('price'))} → "
-            f"{format_money(n.get('price'))})"
-            for o, n in self.pairs(ctx)
+            f"• {describe_item(old)} → {format_item(old.name, new.options)} "
+            f"({format_money(old.price)} → {format_money(new.price)})"
+            for old, new in self.pairs(ctx)
         ]
         intro = self.intro.format(order_id=self.order_id(ctx))
         return "\n".join([intro, *lines, self.settlement(ctx), self.once, "Shall I go ahead?"])
 
-    def execute(self, client: ShopClient, ctx: ChangeContext, key: str) -> Dict[str, Any]:
-        swap = getattr(client, self.client_method)  # exchange_order / modify_order_items
-        return swap(
-            self.order_id(ctx),
-            ctx.customer["user_id"],
-            list(ctx.slots["change_items"]),
-            list(ctx.slots["change_new_items"]),
-            ctx.slots["payment_method_id"],
-            idem_key=key,
-        )
+    def change_args(self, ctx: ChangeContext) -> Tuple[Any, ...]:
+        slots = ctx.slots
+        return (list(slots["change_items"]), list(slots["change_new_items"]),
+                slots["payment_method_id"])
 
-    def done(self, ctx: ChangeContext, result: Dict[str, Any]) -> str:
+    def done(self, ctx: ChangeContext) -> str:
         return (
             f"Done: the exchange for order {self.order_id(ctx)} is requested. You'll receive an "
             "email with instructions for sending the items back; no new order is placed. "
-            + self.settlement(ctx).replace("You pay", "You'll pay").replace("You get", "You'll get")
+            + self.settlement(ctx, "will")
         )
 
 
@@ -360,41 +307,40 @@ class ModifyItemsPlan(ExchangePlan):
         "is listed."
     )
 
-    def done(self, ctx: ChangeContext, result: Dict[str, Any]) -> str:
-        settled = self.settlement(ctx).replace("You pay", "You've paid")
+    def done(self, ctx: ChangeContext) -> str:
         return (
             f"Done: the items of order {self.order_id(ctx)} are changed. Its status is now "
             "\"pending (item modified)\": it can't be cancelled or changed again. "
-            + settled.replace("You get", "You'll get")
+            + self.settlement(ctx, "paid")
         )
 
 
 class AddressPlan(ChangePlan):
     change_type = "address"
+    client_method = "modify_order_address"
     title = "changed"
     slots = ("new_address",)
 
     def payload(self, ctx: ChangeContext) -> Dict[str, Any]:
         return {"address": ctx.slots.get("new_address")}
 
+    def old_address(self, ctx: ChangeContext) -> Address:
+        return ctx.order.address if ctx.order else ctx.customer.address
+
     def readback(self, ctx: ChangeContext) -> str:
-        old = format_address((ctx.order or {}).get("address") or {})
         return (
             f"Please check: ship order {self.order_id(ctx)} to\n"
-            f"{format_address(ctx.slots.get('new_address') or {})}\n"
-            f"instead of {old}. Shall I go ahead?"
+            f"{format_address(ctx.new_address())}\n"
+            f"instead of {format_address(self.old_address(ctx))}. Shall I go ahead?"
         )
 
-    def execute(self, client: ShopClient, ctx: ChangeContext, key: str) -> Dict[str, Any]:
-        return client.modify_order_address(
-            self.order_id(ctx), ctx.customer["user_id"], ctx.slots["new_address"], idem_key=key
-        )
+    def change_args(self, ctx: ChangeContext) -> Tuple[Any, ...]:
+        return (ctx.slots["new_address"],)
 
-    def done(self, ctx: ChangeContext, result: Dict[str, Any]) -> str:
+    def done(self, ctx: ChangeContext) -> str:
         return (
             f"Done: order {self.order_id(ctx)} will be shipped to "
-            f"{format_address(ctx.slots.get('new_address') or {})}. Your account's default "
-            "address is unchanged."
+            f"{format_address(ctx.new_address())}. Your account's default address is unchanged."
         )
 
 
@@ -403,81 +349,67 @@ class DefaultAddressPlan(AddressPlan):
     needs_order = False
     statuses = ()
 
+    def old_address(self, ctx: ChangeContext) -> Address:
+        return ctx.customer.address
+
     def readback(self, ctx: ChangeContext) -> str:
-        old = format_address(ctx.customer.get("address") or {})
         return (
             "Please check: your account's default address becomes\n"
-            f"{format_address(ctx.slots.get('new_address') or {})}\n"
-            f"instead of {old}. Existing orders keep their addresses. Shall I go ahead?"
+            f"{format_address(ctx.new_address())}\n"
+            f"instead of {format_address(self.old_address(ctx))}. Existing orders keep their "
+            "addresses. Shall I go ahead?"
         )
 
-    def execute(self, client: ShopClient, ctx: ChangeContext, key: str) -> Dict[str, Any]:
-        return client.update_default_address(
-            ctx.customer["user_id"], ctx.slots["new_address"], idem_key=key
-        )
+    def execute(self, client: ShopClient, ctx: ChangeContext, key: str) -> Any:
+        """The account's address: no order in the call."""
+        return client.update_default_address(ctx.customer.user_id, *self.change_args(ctx),
+                                             idem_key=key)
 
-    def done(self, ctx: ChangeContext, result: Dict[str, Any]) -> str:
+    def done(self, ctx: ChangeContext) -> str:
         return (
-            "Done: your default address is now "
-            f"{format_address(ctx.slots.get('new_address') or {})}. Orders already placed keep "
-            "their shipping addresses."
+            f"Done: your default address is now {format_address(ctx.new_address())}. Orders "
+            "already placed keep their shipping addresses."
         )
 
 
 class PaymentPlan(ChangePlan):
     change_type = "payment"
+    client_method = "modify_order_payment"
     title = "changed"
     slots = ("payment_method_id",)
 
-    def eligible(self, order: Dict[str, Any]) -> bool:
-        payments = [
-            e for e in order.get("payment_history") or [] if e.get("transaction_type") == "payment"
-        ]
+    def eligible(self, order: Order) -> bool:
+        payments = [p for p in order.payment_history if p.transaction_type == "payment"]
         return super().eligible(order) and len(payments) == 1
 
     def current_method(self, ctx: ChangeContext) -> Optional[str]:
-        for entry in (ctx.order or {}).get("payment_history") or []:
-            if entry.get("transaction_type") == "payment":
-                return str(entry.get("payment_method_id"))
-        return None
+        return next(iter(ctx.order.payment_method_ids), None) if ctx.order else None
 
-    def payment_choices(self, ctx: ChangeContext) -> List[Dict[str, Any]]:
+    def payment_choices(self, ctx: ChangeContext) -> List[PaymentMethod]:
         """Another method than the current one; a gift card must cover the whole total."""
-        total = order_total(ctx.order or {})
+        total = ctx.order.total if ctx.order else 0.0
         current = self.current_method(ctx)
-        return [
-            dict(m, id=mid)
-            for mid, m in ctx.methods.items()
-            if mid != current
-            and (m.get("source") != "gift_card" or float(m.get("balance") or 0) >= total)
-        ]
+        return [m for m in ctx.methods.values() if m.id != current and m.covers(total)]
 
     def payload(self, ctx: ChangeContext) -> Dict[str, Any]:
         return {"payment_method_id": ctx.slots.get("payment_method_id")}
 
     def readback(self, ctx: ChangeContext) -> str:
-        new = describe_method(ctx.methods.get(ctx.slots.get("payment_method_id") or ""))
+        new = describe_method(ctx.method())
         old = describe_method(ctx.methods.get(self.current_method(ctx) or ""))
-        total = format_money(order_total(ctx.order or {}))
+        total = format_money(ctx.order.total if ctx.order else 0)
         return (
             f"Please check: pay order {self.order_id(ctx)} ({total}) with your {new} instead "
-            f"of your {old}. {old[:1].upper() + old[1:]} gets a refund of {total}. "
-            "Shall I go ahead?"
+            f"of your {old}. {capitalized(old)} gets a refund of {total}. Shall I go ahead?"
         )
 
-    def execute(self, client: ShopClient, ctx: ChangeContext, key: str) -> Dict[str, Any]:
-        return client.modify_order_payment(
-            self.order_id(ctx),
-            ctx.customer["user_id"],
-            ctx.slots["payment_method_id"],
-            idem_key=key,
-        )
+    def change_args(self, ctx: ChangeContext) -> Tuple[Any, ...]:
+        return (ctx.slots["payment_method_id"],)
 
-    def done(self, ctx: ChangeContext, result: Dict[str, Any]) -> str:
+    def done(self, ctx: ChangeContext) -> str:
         return (
             f"Done: order {self.order_id(ctx)} is now paid with your "
-            f"{describe_method(ctx.methods.get(ctx.slots.get('payment_method_id') or ''))}. "
-            f"The previous payment is refunded. {REFUND_TIMING}"
+            f"{describe_method(ctx.method())}. The previous payment is refunded. {REFUND_TIMING}"
         )
 
 
@@ -493,55 +425,3 @@ PLANS: Dict[str, ChangePlan] = {
         PaymentPlan(),
     )
 }
-
-
-# --------------------------------------------------------------------------- refusals
-def why_not(plan: ChangePlan, order: Dict[str, Any]) -> Tuple[str, List[Dict[str, str]]]:
-    """Plain words for why ``order`` can't get this change, and buttons for what can be done."""
-    oid = order.get("order_id")
-    status = str(order.get("status") or "").lower()
-    ref = json.dumps({"order_id": oid}, separators=(",", ":"))
-    track = {"title": "Track it", "payload": f"/track_order{ref}"}
-    ret = {"title": "Return items", "payload": f"/return_order{ref}"}
-    exch = {"title": "Exchange items", "payload": f"/exchange_order{ref}"}
-    cancel = {"title": "Cancel it", "payload": f"/cancel_order{ref}"}
-    if plan.change_type == "payment" and status == "pending":
-        return (
-            f"Order {oid} was paid with more than one payment method, so its payment can't be "
-            "switched. A human agent can help with that.",
-            [{"title": "Talk to a human agent", "payload": "/request_human"}],
-        )
-    if status == "processed":
-        return (
-            f"Order {oid} is already being prepared in our warehouse, so it can no longer be "
-            f"{plan.title}. You can track it, and once it's delivered you can return or exchange "
-            "items.",
-            [track],
-        )
-    if status == "delivered":
-        return (
-            f"Order {oid} has already been delivered, so it can't be {plan.title} any more — "
-            "but you can return or exchange its items.",
-            [ret, exch],
-        )
-    if status == "pending":
-        return (
-            f"Order {oid} hasn't been delivered yet, so its items can't be {plan.title} yet. "
-            "While it's pending you can cancel it or change its items, address or payment.",
-            [cancel, {"title": "Change its items", "payload": f"/modify_order{ref}"}],
-        )
-    if status == "pending (item modified)":
-        return (
-            f"The items of order {oid} were already changed once, so it can no longer be "
-            f"{plan.title} or modified. Once it's delivered you can return or exchange items.",
-            [],
-        )
-    if status in ("return requested", "exchange requested"):
-        return (
-            f"A {status.split()[0]} was already requested for order {oid}; returns and "
-            "exchanges are possible once per order.",
-            [],
-        )
-    if status == "cancelled":
-        return f"Order {oid} is cancelled, which is final.", []
-    return f"Order {oid} is {status or 'in a state'} where it can't be {plan.title}.", []

@@ -14,23 +14,17 @@ import logging
 import threading
 from typing import Optional
 
-from rasa_sdk import Action, Tracker
-from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk import Tracker
 
-from actions.common import (
-    DomainDict,
-    Events,
-    current_customer,
-    format_money,
-    latest_entity,
-    latest_intent,
-    latest_text,
-    run_safely,
-)
+from actions.action_base import Dispatcher, DomainDict, Events, NamedAction, run_safely
 from actions.grounding import describe_answer, format_reply, grounded_answer
 from actions.knowledge import default_retriever
-from actions.orders import describe_order, order_status
-from actions.shop_client import ShopError, find_order_id, get_client
+from actions.orders import order_status
+from actions.shop_client import ShopError, get_client
+from actions.shop_records import Order
+from actions.text_parsing import find_order_id
+from actions.tracker_helpers import current_customer, latest_turn
+from actions.wording import describe_order, format_money
 
 logger = logging.getLogger(__name__)
 
@@ -69,17 +63,16 @@ METHOD_KINDS = (("gift_card", "a gift card"), ("credit_card", "a credit card"),
                 ("paypal", "PayPal"))
 
 
-def payment_facts(order: dict) -> list[str]:
+def payment_facts(order: Order) -> list[str]:
     """One line per money move of the order ("Paid $536.65 with a gift card."), so "how much
     did I pay and how?" is answered from the order, not guessed. The method is named from its
     id's kind (gift card, PayPal, card): no extra call, never a number."""
     lines = []
-    for entry in order.get("payment_history") or []:
-        method_id = str(entry.get("payment_method_id") or "")
-        method = next((name for kind, name in METHOD_KINDS if method_id.startswith(kind)),
-                      "the original payment method")
-        amount = format_money(entry.get("amount"))
-        if entry.get("transaction_type") == "refund":
+    for entry in order.payment_history:
+        method = next((name for kind, name in METHOD_KINDS
+                       if entry.payment_method_id.startswith(kind)), "the original payment method")
+        amount = format_money(entry.amount)
+        if entry.transaction_type == "refund":
             lines.append(f"Refunded {amount} to {method}.")
         else:
             lines.append(f"Paid {amount} with {method}.")
@@ -97,23 +90,21 @@ def grounded_reply(question: str, tracker: Tracker) -> str:
     return format_reply(answer)
 
 
-class ActionFallback(Action):
+class ActionFallback(NamedAction):
     """Replies to what the assistant cannot handle, and says what it can do."""
 
-    def name(self) -> str:
-        return "action_fallback"
+    action_name = "action_fallback"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Events:
-        question = latest_text(tracker)
-        if latest_entity(tracker, "order_id") or find_order_id(question):
+    async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict) -> Events:
+        turn = latest_turn(tracker)
+        question = turn.words
+        if turn.entity("order_id") or find_order_id(turn.text):
             # a message with an order id is about that order, even if the intent was unclear
             return await run_safely(
-                self.name(), lambda: order_status(dispatcher, tracker, domain), dispatcher, domain
+                self.name(), lambda: order_status(dispatcher, tracker), dispatcher
             )
         reply = None
-        if question and not question.startswith("/"):
+        if question:
             try:
                 # blocking HTTP + embeddings: keep the action server's event loop free
                 reply = await asyncio.get_running_loop().run_in_executor(
@@ -123,7 +114,7 @@ class ActionFallback(Action):
                 logger.exception("grounded reply failed")
         if reply:
             dispatcher.utter_message(text=reply)
-        elif latest_intent(tracker) == "out_of_scope":
+        elif turn.intent == "out_of_scope":
             dispatcher.utter_message(response="utter_out_of_scope")
         else:
             dispatcher.utter_message(response="utter_default")

@@ -21,13 +21,13 @@ import logging
 import re
 from typing import Any, Dict, List, Optional, Union
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
-from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
-from actions.common import DomainDict, Events, current_customer
+from actions.action_base import Dispatcher, DomainDict, Events, NamedAction
 from actions.shop_client import Conflict, ShopError, get_client, idempotency_key
+from actions.tracker_helpers import current_customer
 
 logger = logging.getLogger(__name__)
 
@@ -113,15 +113,12 @@ def _user_turns_since_form(tracker: Tracker) -> int:
 
 
 # --------------------------------------------------------------------------- escalation
-class ActionOfferHuman(Action):
+class ActionOfferHuman(NamedAction):
     """Offers a human agent (buttons yes/no); the yes button is ``/request_human``."""
 
-    def name(self) -> str:
-        return "action_offer_human"
+    action_name = "action_offer_human"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Events:
+    async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         dispatcher.utter_message(response="utter_offer_human")
         return [SlotSet("human_offered", True)]
 
@@ -165,7 +162,7 @@ class ValidateRatingForm(FormValidationAction):
         return "validate_rating_form"
 
     async def validate_rating(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+        self, value: Any, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
         """A valid rating fills the slot; "skip" (or two unusable answers) ends the form."""
         rating = parse_rating(value)
@@ -178,21 +175,18 @@ class ValidateRatingForm(FormValidationAction):
         return {"rating": None}
 
     async def validate_rating_comment(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+        self, value: Any, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
         """Any text is a comment; "no", "skip" or the no-comment button is an empty one."""
         return {"rating_comment": clean_comment(value)}
 
 
-class ActionSubmitRating(Action):
+class ActionSubmitRating(NamedAction):
     """Stores the rating (if any) in the shop and thanks the shopper."""
 
-    def name(self) -> str:
-        return "action_submit_rating"
+    action_name = "action_submit_rating"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Events:
+    async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         done = [SlotSet("rating_done", True), SlotSet("rating", None),
                 SlotSet("rating_comment", None)]
         rating = parse_rating(tracker.get_slot("rating"))

@@ -18,20 +18,15 @@ import json
 import logging
 from typing import Any, Dict, List, Optional
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
-from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import DomainDict, Events, current_customer, latest_intent
+from actions.action_base import Dispatcher, DomainDict, Events, NamedAction
 from actions.feedback import sentiment_trend
 from actions.identity import MAX_ATTEMPTS
-from actions.shop_client import (
-    ShopError,
-    ShopUnavailable,
-    find_order_id,
-    get_client,
-    idempotency_key,
-)
+from actions.shop_client import ShopError, ShopUnavailable, get_client, idempotency_key
+from actions.text_parsing import find_order_id
+from actions.tracker_helpers import current_customer, latest_turn
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +81,7 @@ def _reason(tracker: Tracker) -> str:
             return REASONS[intent]
     if float(tracker.get_slot("id_attempts") or 0) >= MAX_ATTEMPTS:
         return "shopper could not be identified (3 failed attempts)"
-    return REASONS.get(latest_intent(tracker) or "", "shopper asked for a human agent")
+    return REASONS.get(latest_turn(tracker).intent or "", "shopper asked for a human agent")
 
 
 def build_summary(tracker: Tracker) -> str:
@@ -178,15 +173,12 @@ def _outcome_unknown(exc: Exception) -> bool:
     return True
 
 
-class ActionHandoff(Action):
+class ActionHandoff(NamedAction):
     """Opens a ticket for a human agent and gives the shopper its number."""
 
-    def name(self) -> str:
-        return "action_handoff"
+    action_name = "action_handoff"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Events:
+    async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         try:
             # a retry after an unanswered write resends that write: the shop replays its ticket
             request = _pending_request(tracker) or _new_request(tracker)

@@ -19,19 +19,12 @@ from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
-from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
 
-from actions.common import (
-    TASK_INTENTS,
-    DomainDict,
-    Events,
-    latest_intent,
-    latest_text,
-    shop_safe,
-    utter,
-)
-from actions.shop_client import NotFound, ShopError, find_order_id, get_client
+from actions.action_base import Dispatcher, DomainDict, Events, shop_safe
+from actions.shop_client import NotFound, ShopError, get_client
+from actions.text_parsing import EMAIL_RE, ZIP_RE, find_order_id
+from actions.tracker_helpers import TASK_INTENTS, latest_turn
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +32,6 @@ MAX_ATTEMPTS = 3
 IDENTITY_SLOTS = ("email", "first_name", "last_name", "zip")
 NAME_SLOTS = ("first_name", "last_name", "zip")
 
-# Bounded repeats (RFC 5321: local part <= 64, labels <= 63): linear time on a long run of
-# word characters, where unbounded ones were quadratic; a longer local part is no email at all
-# (the lookbehind), rather than its last 64 characters.
-EMAIL_RE = re.compile(
-    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}"
-    r"@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}\.[A-Za-z]{2,24}"
-)
-ZIP_RE = re.compile(r"(?<![\w\d])(\d{5})(?:-\d{4})?(?!\d)")
 NAME_WORD_RE = re.compile(r"[A-Za-zÀ-ÿ][A-Za-zÀ-ÿ'\-]*")
 # "I'd rather use my name", "no email", "by zip code" -> identify by name + zip
 NAME_PREFERENCE_RE = re.compile(
@@ -92,7 +77,7 @@ def _name_case(word: str) -> str:
 
 def _answers_the_prompt(tracker: Tracker) -> bool:
     """Whether the message is an answer to our question, not a digression or another task."""
-    return latest_intent(tracker) not in NOT_A_NAME_INTENTS | set(TASK_INTENTS)
+    return latest_turn(tracker).intent not in NOT_A_NAME_INTENTS | set(TASK_INTENTS)
 
 
 def name_words(text: str) -> List[str]:
@@ -104,12 +89,11 @@ def name_words(text: str) -> List[str]:
 
 def other_identity_in_message(tracker: Tracker) -> bool:
     """Whether the latest message carries identity details (email, or a name with a zip)."""
-    entities = {
-        e.get("entity") for e in (tracker.latest_message or {}).get("entities") or []
-    }
-    if "email" in entities or EMAIL_RE.search(latest_text(tracker)):
+    turn = latest_turn(tracker)
+    entities = turn.entity_names
+    if "email" in entities or EMAIL_RE.search(turn.text):
         return True
-    if "order_id" in entities or find_order_id(latest_text(tracker), bare=True):
+    if "order_id" in entities or find_order_id(turn.text, bare=True):
         return False  # "no, I meant 7017301": the NLU may tag the number as a zip
     return bool({"first_name", "last_name", "zip"} & entities)
 
@@ -124,7 +108,7 @@ class ValidateIdentifyForm(FormValidationAction):
     async def required_slots(
         self,
         domain_slots: List[str],
-        dispatcher: CollectingDispatcher,
+        dispatcher: Dispatcher,
         tracker: Tracker,
         domain: DomainDict,
     ) -> List[str]:
@@ -134,34 +118,34 @@ class ValidateIdentifyForm(FormValidationAction):
         return list(NAME_SLOTS) if self._name_mode(tracker) else ["email"]
 
     def extract_email(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+        self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
         """An email anywhere in the message ("it's john@x.com")."""
         current = tracker.get_slot("email")
         if current and EMAIL_RE.fullmatch(str(current).strip()):
             return {}
-        match = EMAIL_RE.search(latest_text(tracker))
+        match = EMAIL_RE.search(latest_turn(tracker).text)
         return {"email": match.group(0)} if match else {}
 
     def extract_zip(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+        self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
         """A 5-digit zip ("zip is 80279", "John Smith 80279")."""
         if tracker.get_slot("zip"):
             return {}
-        text = EMAIL_RE.sub(" ", latest_text(tracker))
+        text = EMAIL_RE.sub(" ", latest_turn(tracker).text)
         if text.startswith("/"):  # a button payload, e.g. /order_status{...}
             return {}
         match = ZIP_RE.search(text)
         return {"zip": match.group(1)} if match else {}
 
     def extract_first_name(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+        self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
         """Names from free text while a name is asked for, or typed with a zip."""
         if tracker.get_slot("first_name") or not self._may_hold_name(tracker):
             return {}
-        words = name_words(latest_text(tracker))
+        words = name_words(latest_turn(tracker).text)
         if not 1 <= len(words) <= 3:
             return {}
         requested = tracker.get_slot(REQUESTED_SLOT)
@@ -173,12 +157,12 @@ class ValidateIdentifyForm(FormValidationAction):
         return found
 
     def extract_last_name(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+        self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
         """A last name typed alone after we asked for it, or after a first name the NLU found."""
         if tracker.get_slot("last_name") or not self._may_hold_name(tracker):
             return {}
-        words = name_words(latest_text(tracker))
+        words = name_words(latest_turn(tracker).text)
         if tracker.get_slot(REQUESTED_SLOT) == "last_name":
             return {"last_name": words[-1]} if 1 <= len(words) <= 2 else {}
         first = str(tracker.get_slot("first_name") or "")
@@ -187,18 +171,18 @@ class ValidateIdentifyForm(FormValidationAction):
         return {}
 
     def validate_email(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+        self, value: Any, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
         """Lower-cased; something that is not an email is asked again (no strike)."""
         email = str(value or "").strip().strip(".,;").lower()
         if EMAIL_RE.fullmatch(email):
             return {"email": email}
         if _answers_the_prompt(tracker):
-            utter(dispatcher, domain, "utter_invalid_email")
+            dispatcher.utter_message(response="utter_invalid_email")
         return {"email": None}
 
     def validate_zip(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+        self, value: Any, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
         """Five digits (a ZIP+4 keeps its first five); anything else is dropped.
 
@@ -208,24 +192,24 @@ class ValidateIdentifyForm(FormValidationAction):
         digits = re.sub(r"\D", "", str(value or ""))
         if len(digits) in (5, 9):
             return {"zip": digits[:5]}
-        text = latest_text(tracker)
+        text = latest_turn(tracker).text
         if (
             tracker.get_slot(REQUESTED_SLOT) == "zip"
             and _answers_the_prompt(tracker)
             and len(digits) != 7
             and not find_order_id(text)
         ):
-            utter(dispatcher, domain, "utter_invalid_zip")
+            dispatcher.utter_message(response="utter_invalid_zip")
         return {"zip": None}
 
     def validate_first_name(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+        self, value: Any, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
         """A plausible name, capitalised like the account's."""
         return {"first_name": self._clean_name(value)}
 
     def validate_last_name(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+        self, value: Any, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
         """A plausible name, capitalised like the account's."""
         return {"last_name": self._clean_name(value)}
@@ -233,10 +217,10 @@ class ValidateIdentifyForm(FormValidationAction):
     # ------------------------------------------------------------------ the turn
     @shop_safe
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+        self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
         events: Events = []
-        intent = latest_intent(tracker)
+        intent = latest_turn(tracker).intent
         if intent in TASK_INTENTS:
             # set even when unchanged: a task asked again mid-form is handled input, so the
             # form must not be rejected for "nothing extracted"
@@ -275,7 +259,7 @@ class ValidateIdentifyForm(FormValidationAction):
             dispatcher.utter_message(response="utter_shop_unavailable")
             return events + [SlotSet(REQUESTED_SLOT, None)]
 
-        customer_name = self._first_name(profile) or first or ""
+        customer_name = profile.first_name or first or ""
         dispatcher.utter_message(response="utter_identified", customer_name=customer_name)
         return events + self._clear_inputs(tracker) + [
             SlotSet("customer_id", user_id),
@@ -294,7 +278,7 @@ class ValidateIdentifyForm(FormValidationAction):
             return False
 
     async def _collect(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+        self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
         """Extract from free text, then validate what is new this turn; updates ``tracker``."""
         before = {s: tracker.get_slot(s) for s in IDENTITY_SLOTS}
@@ -338,15 +322,15 @@ class ValidateIdentifyForm(FormValidationAction):
             return True
         if tracker.get_slot(REQUESTED_SLOT) in NAME_SLOTS:
             return True
-        text = latest_text(tracker)
+        text = latest_turn(tracker).text
         return bool(NAME_PREFERENCE_RE.search(text)) and not EMAIL_RE.search(text)
 
     def _may_hold_name(self, tracker: Tracker) -> bool:
         """Whether the free text may be a name: a name was asked, or it came with a zip."""
-        text = latest_text(tracker)
+        text = latest_turn(tracker).text
         if not text or text.startswith("/") or "?" in text or EMAIL_RE.search(text):
             return False
-        if latest_intent(tracker) in NOT_A_NAME_INTENTS:
+        if latest_turn(tracker).intent in NOT_A_NAME_INTENTS:
             return False
         if tracker.get_slot(REQUESTED_SLOT) in ("first_name", "last_name"):
             return True
@@ -354,7 +338,7 @@ class ValidateIdentifyForm(FormValidationAction):
             return True
         # asked for the email, the shopper answers with a full name ("Mohamed Li"), which the
         # NLU may classify as inform or not at all (nlu_fallback)
-        if latest_intent(tracker) in TASK_INTENTS:
+        if latest_turn(tracker).intent in TASK_INTENTS:
             return False
         return 2 <= len(name_words(text)) <= 3
 
@@ -372,22 +356,13 @@ class ValidateIdentifyForm(FormValidationAction):
         return next((s for s in NAME_SLOTS if not tracker.get_slot(s)), "first_name")
 
     @staticmethod
-    def _first_name(profile: Dict[str, Any]) -> Optional[str]:
-        name = profile.get("name")
-        if isinstance(name, dict):
-            return name.get("first_name")
-        if isinstance(name, str) and name.strip():
-            return name.split()[0]
-        return profile.get("first_name")
-
-    @staticmethod
     def _clear_inputs(tracker: Tracker) -> Events:
         for slot in IDENTITY_SLOTS:
             tracker.slots[slot] = None
         return [SlotSet(slot, None) for slot in IDENTITY_SLOTS]
 
     def _failed(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, name_mode: bool
+        self, dispatcher: Dispatcher, tracker: Tracker, name_mode: bool
     ) -> Events:
         """One strike: ask again, or lock the conversation at the third."""
         attempts = float(tracker.get_slot("id_attempts") or 0) + 1
@@ -399,7 +374,7 @@ class ValidateIdentifyForm(FormValidationAction):
         dispatcher.utter_message(response="utter_identification_failed")
         return events + [SlotSet(REQUESTED_SLOT, "first_name" if name_mode else "email")]
 
-    def _already_identified(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
+    def _already_identified(self, dispatcher: Dispatcher, tracker: Tracker) -> Events:
         """One customer per conversation: other identity details change nothing."""
         gave_details = any(tracker.get_slot(s) for s in IDENTITY_SLOTS) or (
             other_identity_in_message(tracker)

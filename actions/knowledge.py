@@ -28,6 +28,7 @@ from typing import Optional
 
 import numpy as np
 
+from actions.text_parsing import STOP_WORDS
 from llm.minilm import MiniLMEncoder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,11 +37,7 @@ INDEX_PATH = Path(os.environ.get("KNOWLEDGE_INDEX", str(ROOT / "var" / "knowledg
 SEED_PATHS = [ROOT / "shop" / "data" / "db.json"]  # the shop's seed data, inside the repository
 ENCODER_ID = "all-MiniLM-L6-v2"
 LEXICAL_WEIGHT = 0.1
-_STOP_WORDS = """a an the and or but if then so of to in on at by for with from as is are was
-were be been it its this that i you we they my your our me us do does did can could will would
-should may have has had not no what which who when where how why any all some one only just than
-about into out up more please tell know get want like make"""
-_STOP = frozenset(_STOP_WORDS.split())
+_STOP = STOP_WORDS
 
 
 @dataclass(frozen=True)

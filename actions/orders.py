@@ -8,45 +8,33 @@ a typed payload (``/order_status{"order_id": ...}``) identifies no one.
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable, Dict, List, Optional
+from typing import Awaitable, Callable, Dict, List, Optional, Tuple
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
-from rasa_sdk.executor import CollectingDispatcher
 
+from actions.action_base import Dispatcher, DomainDict, Events, NamedAction, run_safely, shop_safe
 from actions.change_plans import CHANGE_INTENTS
-from actions.common import (
-    DomainDict,
-    Events,
-    current_customer,
-    format_money,
-    format_when,
-    humanize,
-    item_lines,
-    latest_entity,
-    order_button,
-    order_label,
-    order_total,
-    refuse_unidentified,
-    requested_order_id,
-    run_safely,
-    shop_safe,
-    status_meaning,
-    utter,
-)
 from actions.identity import IDENTITY_SLOTS, other_identity_in_message
 from actions.shop_client import NotFound, ShopClient, get_client
+from actions.shop_records import Order, Shipment
+from actions.tracker_helpers import (
+    current_customer,
+    latest_turn,
+    refuse_unidentified,
+    requested_order_id,
+)
+from actions.wording import describe_order, format_when, humanize, order_button, order_label, plural
 
 logger = logging.getLogger(__name__)
 
-Task = Callable[[CollectingDispatcher, Tracker, DomainDict], Awaitable[Events]]
+Task = Callable[[Dispatcher, Tracker], Awaitable[Events]]
 MAX_BUTTONS = 10
-SIMPLE_STATUSES = {"pending", "processed", "delivered", "cancelled"}
 
 
 # --------------------------------------------------------------------------- shared steps
 def _ask_which_order(
-    dispatcher: CollectingDispatcher, client: ShopClient, customer_id: str, intent: str
+    dispatcher: Dispatcher, client: ShopClient, customer_id: str, intent: str
 ) -> Events:
     """No order id given: offer the shopper's orders as buttons."""
     orders = client.list_orders(customer_id)
@@ -58,102 +46,68 @@ def _ask_which_order(
     return []
 
 
-def _load_order(
-    dispatcher: CollectingDispatcher, tracker: Tracker, customer_id: str, intent: str
-) -> Optional[Dict[str, Any]]:
-    """The order the shopper means, or None after having said why (not found / which one)."""
+def _load_order(dispatcher: Dispatcher, tracker: Tracker, intent: str
+                ) -> Tuple[Optional[Order], Events]:
+    """The identified shopper's order they mean; or None, after having said why (who are you,
+    not found, which one), with the events to return then."""
+    customer_id = current_customer(tracker)
+    if not customer_id:  # the order id stays: it is shown once the shopper is identified
+        return None, refuse_unidentified(dispatcher)
     raw, order_id = requested_order_id(tracker)
     client = get_client()
+    forget = [SlotSet("order_id", None)] if tracker.get_slot("order_id") else []
     if raw is None:
-        _ask_which_order(dispatcher, client, customer_id, intent)
-        return None
+        return None, _ask_which_order(dispatcher, client, customer_id, intent) + forget
     if order_id is None:
         dispatcher.utter_message(response="utter_order_not_found", order_id=raw)
-        return None
+        return None, forget
     try:
-        return client.get_order(order_id, customer_id)
+        return client.get_order(order_id, customer_id), []
     except NotFound:
         # unknown, or another customer's: the same answer, so nothing is revealed
         dispatcher.utter_message(response="utter_order_not_found", order_id=order_id)
-        return None
+        return None, forget
 
 
-def describe_order(order: Dict[str, Any]) -> str:
-    """Status, items and what the status means next, in a few short lines."""
-    status = order.get("status") or "unknown"
-    if status in SIMPLE_STATUSES:
-        lines = [f"Order {order.get('order_id')} is {status}."]
-    else:  # "return requested", "pending (item modified)": not an adjective
-        lines = [f"Order {order.get('order_id')} — status: {status}."]
-    items = order.get("items") or []
-    if items:
-        lines.append("Items:")
-        lines.extend(item_lines(items))
-        lines.append(f"Total: {format_money(order_total(order))}")
-    meaning = status_meaning(status)
-    if meaning:
-        lines.append(meaning)
-    return "\n".join(lines)
-
-
-def _latest_event(shipment: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-    """The most recent tracking event (events carry ISO times; the list may be unsorted)."""
-    events = [e for e in shipment.get("events") or [] if isinstance(e, dict)]
-    if not events:
-        return None
-    return max(events, key=lambda e: str(e.get("time") or e.get("timestamp") or ""))
-
-
-def describe_shipment(tracking_id: str, shipment: Dict[str, Any]) -> List[str]:
+def describe_shipment(tracking_id: str, shipment: Shipment) -> List[str]:
     """Carrier, latest event, estimated delivery and tracking number of one parcel."""
-    carrier = shipment.get("carrier") or "the carrier"
-    status = humanize(shipment.get("status"))
+    carrier = shipment.carrier or "the carrier"
+    status = humanize(shipment.status)
     head = f"Tracking number {tracking_id} ({carrier})"
     lines = [f"{head}: {status}." if status else f"{head}."]
-    event = _latest_event(shipment)
+    event = shipment.latest_event
     if event:
-        when = format_when(event.get("time") or event.get("timestamp"))
-        what, where = str(event.get("description") or ""), str(event.get("location") or "")
+        when = format_when(event.time)
+        what, where = event.description, event.location
         detail = what if where and where in what else ", ".join(p for p in (what, where) if p)
         if detail:
             lines.append(f"Latest update{f' ({when})' if when else ''}: {detail}.")
-    if shipment.get("delivered_at"):
-        lines.append(f"Delivered on {format_when(shipment['delivered_at'])}.")
-    elif shipment.get("estimated_delivery"):
-        lines.append(f"Estimated delivery: {format_when(shipment['estimated_delivery'])}.")
+    if shipment.delivered_at:
+        lines.append(f"Delivered on {format_when(shipment.delivered_at)}.")
+    elif shipment.estimated_delivery:
+        lines.append(f"Estimated delivery: {format_when(shipment.estimated_delivery)}.")
     elif status == "cancelled":
         lines.append("This shipment was cancelled before pickup.")
     return lines
 
 
 # --------------------------------------------------------------------------- tasks
-async def order_status(
-    dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-) -> Events:
+async def order_status(dispatcher: Dispatcher, tracker: Tracker) -> Events:
     """Status, items and meaning of one order; buttons when no order was named."""
-    customer_id = current_customer(tracker)
-    if not customer_id:
-        return refuse_unidentified(dispatcher)
-    order = _load_order(dispatcher, tracker, customer_id, "order_status")
+    order, events = _load_order(dispatcher, tracker, "order_status")
     if order is None:
-        return [SlotSet("order_id", None)] if tracker.get_slot("order_id") else []
+        return events
     dispatcher.utter_message(text=describe_order(order))
     # a finished flow: saying goodbye now brings the satisfaction survey (issue 9)
-    return [SlotSet("order_id", order.get("order_id")), SlotSet("flow_completed", True)]
+    return [SlotSet("order_id", order.order_id), SlotSet("flow_completed", True)]
 
 
-async def track_order(
-    dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-) -> Events:
+async def track_order(dispatcher: Dispatcher, tracker: Tracker) -> Events:
     """Where the parcels of one order are, from the logistics API."""
-    customer_id = current_customer(tracker)
-    if not customer_id:
-        return refuse_unidentified(dispatcher)
-    order = _load_order(dispatcher, tracker, customer_id, "track_order")
+    order, events = _load_order(dispatcher, tracker, "track_order")
     if order is None:
-        return [SlotSet("order_id", None)] if tracker.get_slot("order_id") else []
-    order_id = order.get("order_id")
-    status = str(order.get("status") or "").lower()
+        return events
+    order_id, status = order.order_id, order.status
     events: Events = [SlotSet("order_id", order_id)]
     if status.startswith("pending"):
         if status == "pending":
@@ -174,11 +128,7 @@ async def track_order(
         )
         return events
 
-    tracking_ids = [
-        str(t)
-        for f in order.get("fulfillments") or []
-        for t in (f.get("tracking_id") or [])
-    ]
+    tracking_ids = order.tracking_ids
     if not tracking_ids:
         dispatcher.utter_message(
             text=f"Order {order_id} is {status}, but it has no tracking number yet. "
@@ -197,9 +147,7 @@ async def track_order(
     return events
 
 
-async def list_orders(
-    dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-) -> Events:
+async def list_orders(dispatcher: Dispatcher, tracker: Tracker) -> Events:
     """The shopper's orders with their status, as buttons to open one."""
     customer_id = current_customer(tracker)
     if not customer_id:
@@ -208,7 +156,7 @@ async def list_orders(
     if not orders:
         dispatcher.utter_message(response="utter_no_orders")
         return []
-    lines = [f"You have {len(orders)} order{'s' if len(orders) != 1 else ''}:"]
+    lines = [f"You have {plural(len(orders), 'order')}:"]
     lines.extend(f"• {order_label(o)}" for o in orders)
     lines.append("Pick one to see its details.")
     buttons = [order_button(o) for o in orders[:MAX_BUTTONS]]
@@ -224,20 +172,17 @@ TASKS: Dict[str, Task] = {
 
 
 # --------------------------------------------------------------------------- actions
-class ActionOrderStatus(Action):
+class ActionOrderStatus(NamedAction):
     """Tells the status of one order (or offers the shopper's orders to pick from)."""
 
-    def name(self) -> str:
-        return "action_order_status"
+    action_name = "action_order_status"
 
     @shop_safe
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Events:
+    async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         if (
             current_customer(tracker)
             and other_identity_in_message(tracker)
-            and not latest_entity(tracker, "order_id")
+            and not latest_turn(tracker).entity("order_id")
         ):
             # an identified shopper's `inform` routes here: one conversation, one customer
             dispatcher.utter_message(
@@ -245,44 +190,35 @@ class ActionOrderStatus(Action):
                 customer_name=tracker.get_slot("customer_name") or "",
             )
             return [SlotSet(s, None) for s in IDENTITY_SLOTS if tracker.get_slot(s) is not None]
-        return await order_status(dispatcher, tracker, domain)
+        return await order_status(dispatcher, tracker)
 
 
-class ActionTrackOrder(Action):
+class ActionTrackOrder(NamedAction):
     """Tracks the shipment(s) of one order."""
 
-    def name(self) -> str:
-        return "action_track_order"
+    action_name = "action_track_order"
 
     @shop_safe
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Events:
-        return await track_order(dispatcher, tracker, domain)
+    async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict) -> Events:
+        return await track_order(dispatcher, tracker)
 
 
-class ActionListOrders(Action):
+class ActionListOrders(NamedAction):
     """Lists the shopper's orders."""
 
-    def name(self) -> str:
-        return "action_list_orders"
+    action_name = "action_list_orders"
 
     @shop_safe
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Events:
-        return await list_orders(dispatcher, tracker, domain)
+    async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict) -> Events:
+        return await list_orders(dispatcher, tracker)
 
 
-class ActionResumeRequest(Action):
+class ActionResumeRequest(NamedAction):
     """After identify_form: runs the task the shopper asked for before identifying."""
 
-    def name(self) -> str:
-        return "action_resume_request"
+    action_name = "action_resume_request"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Events:
+    async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         pending = tracker.get_slot("pending_request")
         done: Events = [SlotSet("pending_request", None)] if pending else []
         if not current_customer(tracker):
@@ -297,9 +233,7 @@ class ActionResumeRequest(Action):
             pending = "order_status"  # an order id was typed before identifying
         task = TASKS.get(pending or "")
         if task is None:
-            utter(dispatcher, domain, "utter_how_can_i_help")
+            dispatcher.utter_message(response="utter_how_can_i_help")
             return done
-        events = await run_safely(
-            self.name(), lambda: task(dispatcher, tracker, domain), dispatcher, domain
-        )
+        events = await run_safely(self.name(), lambda: task(dispatcher, tracker), dispatcher)
         return events + done

@@ -1,25 +1,21 @@
 """What the shopper types -> the exact values the shop API needs (no Rasa code here).
 
-Pure functions over the shop's own shapes (``shop/service.py``): order items
-``{name, product_id, item_id, price, options}``, product variants keyed by item id
-``{item_id, options, available, price}``, payment methods ``{source, id, brand, last_four,
-balance}`` and addresses ``{address1, address2, city, state, country, zip}``. Money is in
-dollars (floats). Fuzzy matching uses rapidfuzz, address parsing usaddress.
+Pure functions over the shop's records (actions/shop_records.py): order items, product
+variants, payment methods. Money is in dollars (floats). Fuzzy matching uses rapidfuzz;
+addresses are parsed in actions/address_parsing.py (usaddress).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-import usaddress
 from rapidfuzz import fuzz, process
 
+from actions.address_parsing import AddressParse, parse_address  # noqa: F401 (re-export)
 from actions.product_names import ALIASES, name_table, surface_forms
-
-Item = Dict[str, Any]
+from actions.shop_records import Item, PaymentMethod, Product, Variant
 
 # ----------------------------------------------------------------------------- text helpers
 _UNITS = {
@@ -33,18 +29,16 @@ _UNITS = {
 }
 _UNIT_WORDS = set(_UNITS.values()) | {"ml", "gb", "tb", "mm", "k", "p", "mah", "x", "mp", "w"}
 _WORD_SYNONYMS = {"gray": "grey", "colour": "color", "colors": "color", "colours": "color"}
-def _words(text: str) -> List[str]:
-    return text.split()
-
-
-_STOP = set(_words(
+# Words that name no item, option or payment method ("i want to return the ...").
+_STOP_TEXT = (
     "a an the i id im ive my me we want wanna would like to return exchange swap change modify "
     "cancel replace please pls it its one ones that this these those them they of for and or "
     "just only also item items thing things product products order from in on with is are was "
     "were be do dont can could you yes yeah ok okay sure no not need get send back both all "
     "everything every each too as well plus then but so same other another which bought got "
     "received ordered purchased new pair some let lets go instead rather than prefer"
-))
+)
+_STOP = set(_STOP_TEXT.split())
 _NEGATIONS = {"not", "non", "no", "without", "isnt", "wasnt", "dont", "doesnt", "never"}
 _ID_RE = re.compile(r"(?<!\d)\d{10}(?!\d)")
 
@@ -250,7 +244,7 @@ _CATALOG_FORMS = _name_forms(ALIASES)
 def resolve_items(text: Optional[str], items: Sequence[Item]) -> ItemChoice:
     """Which of an order's ``items`` the shopper means (names, options, ordinals, ids, "all")."""
     result = ItemChoice()
-    order_names = {str(i.get("name", "")) for i in items}
+    order_names = {i.name for i in items}
     forms = _name_forms(order_names)
     foreign = {f: t for f, t in _CATALOG_FORMS.items() if f[1] not in order_names}
     chosen: List[int] = []
@@ -269,7 +263,7 @@ def resolve_items(text: Optional[str], items: Sequence[Item]) -> ItemChoice:
 
     def take(indices: Iterable[int], every: bool) -> None:
         for idx in indices:
-            copies = [j for j, it in enumerate(items) if it["item_id"] == items[idx]["item_id"]]
+            copies = [j for j, it in enumerate(items) if it.item_id == items[idx].item_id]
             free = [j for j in copies if j not in chosen]
             if not every and len(free) < len(copies):
                 continue  # named again ("the shirt, the black one"): still one copy
@@ -278,9 +272,9 @@ def resolve_items(text: Optional[str], items: Sequence[Item]) -> ItemChoice:
     for seg in segments:
         toks = _tokens(seg)
         every = bool(_ALL_WORDS & set(toks)) and not ("both" in toks and len(segments) > 1)
-        ids = [i for i, it in enumerate(items) if it["item_id"] in _ID_RE.findall(seg)]
+        ids = [i for i, it in enumerate(items) if it.item_id in _ID_RE.findall(seg)]
         if ids:
-            take({items[i]["item_id"]: i for i in reversed(ids)}.values(), every)
+            take({items[i].item_id: i for i in reversed(ids)}.values(), every)
             continue
         found: Dict[str, Tuple[float, int, bool]] = {}  # name -> score, span, singular form?
         for (form, name), ft in forms.items():
@@ -292,15 +286,15 @@ def resolve_items(text: Optional[str], items: Sequence[Item]) -> ItemChoice:
         # "the jackets" means every copy ("Hiking Boots" is plural by name, not by intent)
         every = every or not all(singular for _, _, singular in found.values())
         every = every and not re.search(r"\b(one of|just one|only one|single)\b", seg)
-        pool = [i for i, it in enumerate(items) if not named or it.get("name") in named]
+        pool = [i for i, it in enumerate(items) if not named or it.name in named]
         if not named and any(_match(ft, toks, fuzzy=False) for ft in foreign.values()):
             pool = []  # "the laptop" when the order has none: not the laptop backpack
-        hits = {i: len(_option_hits(items[i].get("options") or {}, toks)) for i in pool}
+        hits = {i: len(_option_hits(items[i].options, toks)) for i in pool}
         if max(hits.values(), default=0) > 0:
             pool = [i for i in pool if hits[i] == max(hits.values())]
         signal = bool(named) or max(hits.values(), default=0) > 0
         ordinal = _ordinal(seg, toks)
-        distinct = list({items[i]["item_id"]: i for i in reversed(pool)}.values())[::-1]
+        distinct = list({items[i].item_id: i for i in reversed(pool)}.values())[::-1]
         if ordinal is not None and (signal or not any(
                 t not in _STOP and t not in _ORDINALS and not t.isdigit()
                 and t not in ("st", "nd", "rd", "th", "number") for t in toks)):
@@ -318,7 +312,7 @@ def resolve_items(text: Optional[str], items: Sequence[Item]) -> ItemChoice:
                                         if items[i] not in result.ambiguous)
         else:
             result.unmatched.extend(t for t in toks if t not in _STOP and t not in _ORDINALS)
-    result.item_ids = [items[i]["item_id"] for i in sorted(chosen)]
+    result.item_ids = [items[i].item_id for i in sorted(chosen)]
     return result
 
 
@@ -329,34 +323,30 @@ class VariantChoice:
     choose from (ask); ``unavailable``: variants that fit but are sold out; ``mentioned``:
     option values recognised in the text. All empty/None: nothing matched."""
 
-    variant: Optional[Item] = None
-    candidates: List[Item] = field(default_factory=list)
-    unavailable: List[Item] = field(default_factory=list)
+    variant: Optional[Variant] = None
+    candidates: List[Variant] = field(default_factory=list)
+    unavailable: List[Variant] = field(default_factory=list)
     mentioned: Dict[str, str] = field(default_factory=dict)
 
 
-def _variants(product: Mapping[str, Any]) -> List[Item]:
-    raw = product.get("variants") or {}
-    return [dict(v) for v in (raw.values() if isinstance(raw, Mapping) else raw)]
-
-
-def resolve_variant(text: Optional[str], product: Mapping[str, Any], current_item_id: str
+def resolve_variant(text: Optional[str], product: Product, current_item_id: str
                     ) -> VariantChoice:
     """Another variant of ``product`` as described; what is not mentioned stays as now."""
-    variants = _variants(product)
-    current = next((v for v in variants if v["item_id"] == current_item_id), {"options": {}})
-    others = [v for v in variants if v["item_id"] != current_item_id]
-    by_id = [v for v in others if v["item_id"] in _ID_RE.findall(text or "")]
+    variants = list(product.variants)
+    current: Mapping[str, str] = next(
+        (v.options for v in variants if v.item_id == current_item_id), {})
+    others = [v for v in variants if v.item_id != current_item_id]
+    by_id = [v for v in others if v.item_id in _ID_RE.findall(text or "")]
     if by_id:
         v = by_id[0]
-        return VariantChoice(variant=v) if v.get("available") else VariantChoice(unavailable=[v])
+        return VariantChoice(variant=v) if v.available else VariantChoice(unavailable=[v])
     toks = _tokens(text)
     # per option key, the values the text names (the longest mention wins within a key)
     spans: Dict[str, Tuple[int, int]] = {}
     wanted: Dict[str, set] = {}
-    for key in {k for v in variants for k in v["options"]}:
+    for key in {k for v in variants for k in v.options}:
         best: Tuple[int, float] = (0, 0.0)
-        for value in {str(v["options"].get(key)) for v in variants if key in v["options"]}:
+        for value in {str(v.options.get(key)) for v in variants if key in v.options}:
             hit = _option_hits({key: value}, toks).get(key)
             if hit and (hit[2] - hit[1], hit[0]) > best:
                 best, wanted[key], spans[key] = (hit[2] - hit[1], hit[0]), {value}, hit[1:]
@@ -381,18 +371,18 @@ def resolve_variant(text: Optional[str], product: Mapping[str, Any], current_ite
             group[:] = named
     mentioned = {g[0]: sorted(wanted[g[0]])[0] for g in groups
                  if len(g) == 1 and len(wanted[g[0]]) == 1}
-    fits = [v for v in others if all(any(str(v["options"].get(k)) in wanted[k] for k in g)
+    fits = [v for v in others if all(any(str(v.options.get(k)) in wanted[k] for k in g)
                                      for g in groups)]
     wanted = {k: wanted[k] for g in groups for k in g}
 
-    def kept(v: Item) -> int:
-        return sum(v["options"].get(k) == val for k, val in current["options"].items()
+    def kept(v: Variant) -> int:
+        return sum(v.options.get(k) == val for k, val in current.items()
                    if k not in wanted)
 
-    fits.sort(key=lambda v: (-kept(v), v["price"]))
-    available = [v for v in fits if v.get("available")]
-    sold_out = [v for v in fits if not v.get("available")]
-    keep_all = len([k for k in current["options"] if k not in wanted])
+    fits.sort(key=lambda v: (-kept(v), v.price))
+    available = [v for v in fits if v.available]
+    sold_out = [v for v in fits if not v.available]
+    keep_all = len([k for k in current if k not in wanted])
     exact = [v for v in available if kept(v) == keep_all]
     choice = VariantChoice(unavailable=sold_out, mentioned=mentioned)
     if len(exact) == 1 or len(available) == 1:
@@ -400,96 +390,6 @@ def resolve_variant(text: Optional[str], product: Mapping[str, Any], current_ite
     else:
         choice.candidates = available
     return choice
-
-
-# ----------------------------------------------------------------------------- addresses
-_STATES: Dict[str, str] = {
-    pair.split(":")[0].replace("_", " "): pair.split(":")[1] for pair in _words(
-        "alabama:AL alaska:AK arizona:AZ arkansas:AR california:CA colorado:CO connecticut:CT "
-        "delaware:DE florida:FL georgia:GA hawaii:HI idaho:ID illinois:IL indiana:IN iowa:IA "
-        "kansas:KS kentucky:KY louisiana:LA maine:ME maryland:MD massachusetts:MA michigan:MI "
-        "minnesota:MN mississippi:MS missouri:MO montana:MT nebraska:NE nevada:NV "
-        "new_hampshire:NH new_jersey:NJ new_mexico:NM new_york:NY north_carolina:NC "
-        "north_dakota:ND ohio:OH oklahoma:OK oregon:OR pennsylvania:PA rhode_island:RI "
-        "south_carolina:SC south_dakota:SD tennessee:TN texas:TX utah:UT vermont:VT virginia:VA "
-        "washington:WA west_virginia:WV wisconsin:WI wyoming:WY district_of_columbia:DC "
-        "washington_dc:DC puerto_rico:PR"
-    )
-}
-_COUNTRY_RE = re.compile(r"[\s,]*\b(united states( of america)?|u\.?s\.?a\.?|u\.?s\.?|america)"
-                         r"\.?\s*$", re.IGNORECASE)
-ADDRESS_REQUIRED = ("address1", "city", "state", "zip")
-
-
-@dataclass
-class AddressParse:
-    """An address as the shop stores it; ``missing`` lists required fields not found."""
-
-    address1: str = ""
-    address2: str = ""
-    city: str = ""
-    state: str = ""
-    zip: str = ""
-    country: str = "USA"
-    missing: List[str] = field(default_factory=list)
-
-    def as_dict(self) -> Dict[str, str]:
-        """The request body of the shop's address endpoints."""
-        return {k: getattr(self, k) for k in
-                ("address1", "address2", "city", "state", "country", "zip")}
-
-
-def _state_code(raw: str) -> str:
-    name = " ".join(re.sub(r"[^a-z ]", " ", raw.lower()).split())
-    if name.upper() in _STATES.values():
-        return name.upper()
-    hit = process.extractOne(name, list(_STATES), scorer=fuzz.ratio, score_cutoff=85)
-    return _STATES[hit[0]] if hit else ""
-
-
-def _cap(text: str) -> str:
-    """Title-case words typed in lower case ("main st" -> "Main St"), keep "5th", "McKay"."""
-    return " ".join(w[0].upper() + w[1:] if w.islower() and w[0].isalpha() else w
-                    for w in text.split())
-
-
-def parse_address(text: Optional[str]) -> AddressParse:
-    """A US address from free text (``123 Main St Apt 4, Austin, TX 78701``)."""
-    text = (text or "").strip().rstrip(".!")
-    result = AddressParse()
-    stripped = _COUNTRY_RE.sub("", text)
-    try:
-        parts, _ = usaddress.tag(stripped)
-    except usaddress.RepeatedLabelError as exc:
-        parts = {}
-        for token, label in exc.parsed_string:
-            if label not in parts or list(parts)[-1] == label:
-                parts[label] = (parts.get(label, "") + " " + token).strip()
-    parts = {k: v.strip(" ,") for k, v in parts.items()}
-    street = ["AddressNumberPrefix", "AddressNumber", "AddressNumberSuffix",
-              "StreetNamePreDirectional", "StreetNamePreModifier", "StreetNamePreType",
-              "StreetName", "StreetNamePostType", "StreetNamePostDirectional",
-              "StreetNamePostModifier", "USPSBoxType", "USPSBoxID"]
-    result.address1 = _cap(" ".join(parts[k] for k in street if parts.get(k)))
-    unit = " ".join(parts[k] for k in ("OccupancyType", "OccupancyIdentifier",
-                                       "SubaddressType", "SubaddressIdentifier") if parts.get(k))
-    result.address2 = _cap(unit.replace("# ", "#"))
-    result.city = _cap(parts.get("PlaceName", ""))
-    result.state = _state_code(parts.get("StateName", ""))
-    zip_code = re.fullmatch(r"\d{5}(-\d{4})?", parts.get("ZipCode", ""))
-    result.zip = zip_code.group(0) if zip_code else ""
-    if not result.address1 or not (parts.get("AddressNumber") or parts.get("USPSBoxID")):
-        result.address1 = ""
-    result.missing = [f for f in ADDRESS_REQUIRED if not getattr(result, f)]
-    return result
-
-
-def format_address(addr: Union[Mapping[str, Any], AddressParse]) -> str:
-    """One line for read-back: ``123 Main St, Apt 4, Austin, TX 78701, USA``."""
-    a = addr.as_dict() if isinstance(addr, AddressParse) else dict(addr)
-    region = " ".join(p for p in (a.get("state"), a.get("zip")) if p)
-    parts = (a.get("address1"), a.get("address2"), a.get("city"), region, a.get("country"))
-    return ", ".join(str(p) for p in parts if p)
 
 
 # ----------------------------------------------------------------------------- payment
@@ -500,21 +400,20 @@ class PaymentChoice:
     ``excluded``: the shopper named the method that is excluded (e.g. the current one)."""
 
     method_id: Optional[str] = None
-    method: Optional[Dict[str, Any]] = None
+    method: Optional[PaymentMethod] = None
     original: bool = False
-    candidates: List[Dict[str, Any]] = field(default_factory=list)
+    candidates: List[PaymentMethod] = field(default_factory=list)
     excluded: bool = False
 
 
 def resolve_payment_method(text: Optional[str],
-                           methods: Union[Mapping[str, Mapping[str, Any]],
-                                          Sequence[Mapping[str, Any]]],
+                           methods: Iterable[PaymentMethod],
                            exclude_id: Optional[str] = None) -> PaymentChoice:
-    """Which of the customer's payment ``methods`` (dict by id, or list) the shopper means."""
-    pool = [dict(m) for m in (methods.values() if isinstance(methods, Mapping) else methods)]
+    """Which of the customer's payment ``methods`` the shopper means."""
+    pool = list(methods)
     raw = (text or "").strip()
     toks = _tokens(raw)
-    by_id = [m for m in pool if m.get("id") and m["id"].lower() == raw.lower()]
+    by_id = [m for m in pool if m.id.lower() == raw.lower()]
     if not by_id and re.fullmatch(r"(credit_card|gift_card|paypal)_\d+", raw.lower()):
         return PaymentChoice()  # a button id of no method of this customer
     if not by_id and re.search(r"\b(original|same (card|method|payment|way)|paid with|i used)\b",
@@ -526,53 +425,20 @@ def resolve_payment_method(text: Optional[str],
                    ("paypal", ["paypal", "pay pal"]))
         wants = [s for s, forms in sources
                  if any((m := _match(_tokens(f), toks)) and m[0] >= 0.8 for f in forms)]
-        brands = {m.get("brand") for m in pool if m.get("brand")}
+        brands = {m.brand for m in pool if m.brand}
         named = {b for b in brands if (h := _match(_tokens(b), toks)) and h[0] >= 0.8}
         four = set(re.findall(r"(?<!\d)\d{4}(?!\d)", raw))
         if named or four or re.search(r"\b(credit|debit)\b", raw.lower()):
             wants.append("credit_card")
         if not wants and "card" in toks:
-            cards = [m for m in pool if m.get("source") == "credit_card"]
+            cards = [m for m in pool if m.source == "credit_card"]
             wants.append("credit_card" if cards else "gift_card")
         if not wants:
             return PaymentChoice()
-        fits = [m for m in pool if m.get("source") in wants
-                and (m.get("source") != "credit_card" or not named or m.get("brand") in named)
-                and (m.get("source") != "credit_card" or not four or m.get("last_four") in four)]
-    allowed = [m for m in fits if m.get("id") != exclude_id]
+        fits = [m for m in pool if m.source in wants
+                and (m.source != "credit_card" or not named or m.brand in named)
+                and (m.source != "credit_card" or not four or m.last_four in four)]
+    allowed = [m for m in fits if m.id != exclude_id]
     if len(allowed) == 1:
-        return PaymentChoice(method_id=allowed[0]["id"], method=allowed[0])
+        return PaymentChoice(method_id=allowed[0].id, method=allowed[0])
     return PaymentChoice(candidates=allowed, excluded=bool(fits) and not allowed)
-
-
-# ----------------------------------------------------------------------------- read-back text
-def format_money(amount: Union[int, float, str, Decimal, None]) -> str:
-    """Dollars as shown to shoppers: ``$1,234.50``, ``-$3.00``."""
-    value = Decimal(str(amount or 0)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    return f"{'-' if value < 0 else ''}${abs(value):,.2f}"
-
-
-def describe_item(item: Mapping[str, Any], name: Optional[str] = None) -> str:
-    """``Jigsaw Puzzle (pieces 1000, theme animals)``; works for variants given ``name``."""
-    options = ", ".join(f"{k} {v}" for k, v in (item.get("options") or {}).items())
-    label = item.get("name") or name or ""
-    if not options:
-        return label
-    return f"{label} ({options})" if label else options
-
-
-def describe_payment_method(method: Mapping[str, Any]) -> str:
-    """``Visa ending 1234``, ``gift card (balance $12.00)``, ``PayPal``."""
-    source = method.get("source")
-    if source == "credit_card":
-        brand = str(method.get("brand") or "card")
-        brand = {"mastercard": "Mastercard", "amex": "American Express"}.get(brand.lower(),
-                                                                             brand.title())
-        return f"{brand} ending {method.get('last_four')}" if method.get("last_four") else brand
-    if source == "gift_card":
-        if method.get("balance") is None:
-            return "gift card"
-        return f"gift card (balance {format_money(method.get('balance'))})"
-    if source == "paypal":
-        return "PayPal"
-    return str(method.get("id") or "payment method")

@@ -17,17 +17,27 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import threading
 import uuid
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from actions.shop_errors import (  # re-exported: callers catch them from the client
+    Conflict,
+    Invalid,
+    NotFound,
+    ShopError,
+    ShopUnavailable,
+)
+from actions.shop_records import Customer, MalformedRecord, Order, Product, Shipment
+from actions.text_parsing import normalize_order_id
+
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_SHOP_URL = "http://localhost:8000"
 DEFAULT_TIMEOUT = 3.0  # seconds to read a response (SHOP_TIMEOUT)
@@ -36,70 +46,7 @@ DEFAULT_RETRIES = 2  # extra attempts for reads (SHOP_RETRIES)
 DEFAULT_BACKOFF = 0.2  # seconds; doubled on each retry (SHOP_RETRY_BACKOFF)
 
 
-# --------------------------------------------------------------------------- errors
-class ShopError(Exception):
-    """Any failure talking to the shop; ``message`` is safe to log, not to show verbatim."""
-
-    def __init__(self, message: str, status: Optional[int] = None, code: Optional[str] = None):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
-
-
-class ShopUnavailable(ShopError):
-    """The shop could not answer (down, timeout, 5xx, garbage): try later or hand off."""
-
-
-class NotFound(ShopError):
-    """404: unknown, or not this customer's (the shop does not tell which, on purpose)."""
-
-
-class Conflict(ShopError):
-    """409: the order is in the wrong state for this change (RETAIL_RULES.md)."""
-
-
-class Invalid(ShopError):
-    """422/400: the input breaks a rule; ``message`` says which."""
-
-
 # --------------------------------------------------------------------------- helpers
-_ORDER_ID_RE = re.compile(r"^#?\s*W\s*(\d(?:\s*\d){6})$", re.IGNORECASE)
-_ORDER_ID_IN_TEXT_RE = re.compile(r"\b[wW]\s?(\d{7})\b")
-_BARE_ORDER_ID_RE = re.compile(r"(?<![\w.\-])(\d{7})(?![\w.\-])")
-
-
-def normalize_order_id(raw: Optional[str]) -> Optional[str]:
-    """Canonical ``#W1234567`` for ``w 1234567``, ``#w1234567``, ``W1234567``...; else None.
-
-    Returns None for anything that is not an order id, so callers can say "not found"
-    without sending junk to the shop.
-    """
-    if raw is None:
-        return None
-    text = str(raw).strip().strip(".,;:!?\"'()[]")
-    match = _ORDER_ID_RE.match(text)
-    if not match:
-        # a bare 7-digit number is what people type when they drop the "W"
-        digits = re.sub(r"\s+", "", text.lstrip("#"))
-        if re.fullmatch(r"\d{7}", digits):
-            return f"#W{digits}"
-        return None
-    return "#W" + re.sub(r"\s+", "", match.group(1))
-
-
-def find_order_id(text: Optional[str], bare: bool = False) -> Optional[str]:
-    """First order id written anywhere in free text (``... order w 1234567 ...``).
-
-    With ``bare``, a lone 7-digit number counts too ("no, I meant 7017301"): only where the
-    conversation is already about orders.
-    """
-    if not text:
-        return None
-    match = _ORDER_ID_IN_TEXT_RE.search(text) or (bare and _BARE_ORDER_ID_RE.search(text))
-    return f"#W{match.group(1)}" if match else None
-
-
 def idempotency_key(*parts: Any) -> str:
     """A stable key from the parts that make a write unique (conversation, action, input).
 
@@ -108,6 +55,12 @@ def idempotency_key(*parts: Any) -> str:
     """
     joined = "\x1f".join(str(p) for p in parts)
     return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:40]
+
+
+def _swap(item_ids: List[str], new_item_ids: List[str], payment_method_id: str) -> Dict[str, Any]:
+    """The body shared by item modification and exchange: old item -> new variant, by position."""
+    return {"item_ids": list(item_ids), "new_item_ids": list(new_item_ids),
+            "payment_method_id": payment_method_id}
 
 
 def _env_float(name: str, default: float) -> float:
@@ -277,6 +230,15 @@ class ShopClient:
             raise NotFound(f"not an order id: {order_id!r}", 404, "not_found")
         return f"/orders/{quote(canonical, safe='')}{suffix}"
 
+    @staticmethod
+    def _record(parse: Callable[[Any], T], data: Any) -> T:
+        """Parse an answer into its record; one that breaks the contract is the shop's fault."""
+        try:
+            return parse(data)
+        except MalformedRecord as exc:
+            logger.warning("shop answer breaks the contract: %s", exc)
+            raise ShopUnavailable(f"malformed shop answer: {exc}") from exc
+
     # ------------------------------------------------------------------ reads
     def health(self) -> bool:
         """True when the shop and its database answer."""
@@ -310,48 +272,42 @@ class ShopClient:
             raise ShopUnavailable("lookup answer without user_id")
         return str(user_id)
 
-    def get_customer(self, customer_id: str) -> Dict[str, Any]:
+    def get_customer(self, customer_id: str) -> Customer:
         """The shopper's profile (name, email, address, payment methods, order ids)."""
-        return self._get(f"/customers/{quote(customer_id, safe='')}", customer_id=customer_id)
+        path = f"/customers/{quote(customer_id, safe='')}"
+        return self._record(Customer.parse, self._get(path, customer_id=customer_id))
 
-    def get_order(self, order_id: str, customer_id: str) -> Dict[str, Any]:
+    def get_order(self, order_id: str, customer_id: str) -> Order:
         """One order of this customer; NotFound if unknown or someone else's."""
-        return self._get(self._order_path(order_id), customer_id=customer_id)
+        data = self._get(self._order_path(order_id), customer_id=customer_id)
+        return self._record(Order.parse, data)
 
-    def customer_order_ids(self, customer_id: str) -> List[str]:
-        """The ids of the shopper's orders, as the profile lists them."""
-        profile = self.get_customer(customer_id)
-        ids = profile.get("orders") or profile.get("order_ids") or []
-        return [str(i) for i in ids]
-
-    def list_orders(self, customer_id: str) -> List[Dict[str, Any]]:
+    def list_orders(self, customer_id: str) -> List[Order]:
         """Every order of the shopper (one GET each; customers have a handful)."""
         orders = []
-        for order_id in self.customer_order_ids(customer_id):
+        for order_id in self.get_customer(customer_id).order_ids:
             try:
                 orders.append(self.get_order(order_id, customer_id))
             except NotFound:
                 logger.warning("order %s listed in profile but not found", order_id)
         return orders
 
-    def list_products(self) -> List[Dict[str, Any]]:
-        """The catalog; accepts a bare list or ``{"products": [...]}``/a dict keyed by id."""
+    def list_products(self) -> List[Product]:
+        """The catalog, every product with its variants."""
         data = self._get("/products")
-        if isinstance(data, dict):
-            data = data.get("products", data.get("items", data))
-            if isinstance(data, dict):
-                data = list(data.values())
         if not isinstance(data, list):
             raise ShopUnavailable("unexpected /products payload")
-        return data
+        return [self._record(Product.parse, p) for p in data]
 
-    def get_product(self, product_id: str) -> Dict[str, Any]:
+    def get_product(self, product_id: str) -> Product:
         """One product with all its variants."""
-        return self._get(f"/products/{quote(str(product_id), safe='')}")
+        path = f"/products/{quote(str(product_id), safe='')}"
+        return self._record(Product.parse, self._get(path))
 
-    def get_shipment(self, tracking_id: str) -> Dict[str, Any]:
+    def get_shipment(self, tracking_id: str) -> Shipment:
         """Carrier, status and dated events of one tracking number."""
-        return self._get(f"/shipments/{quote(str(tracking_id), safe='')}")
+        path = f"/shipments/{quote(str(tracking_id), safe='')}"
+        return self._record(Shipment.parse, self._get(path))
 
     def get_handoff(self, ticket_id: str) -> Dict[str, Any]:
         """A handoff ticket (used by tests and by agents' tooling)."""
@@ -379,116 +335,52 @@ class ShopClient:
             raise ShopUnavailable("unexpected /handoffs payload")
         return data
 
+    def _order_write(self, order_id: str, action: str, customer_id: str, body: Dict[str, Any],
+                     idem_key: Optional[str]) -> Order:
+        """``POST /orders/{id}/{action}``: every order change, answered with the new order."""
+        data = self._post(self._order_path(order_id, f"/{action}"), customer_id=customer_id,
+                          body=body, idem_key=idem_key)
+        return self._record(Order.parse, data)
+
     def cancel_order(
         self, order_id: str, customer_id: str, reason: str, idem_key: Optional[str] = None
-    ) -> Dict[str, Any]:
+    ) -> Order:
         """Cancel a pending order ("no longer needed" / "ordered by mistake")."""
-        return self._post(
-            self._order_path(order_id, "/cancel"),
-            customer_id=customer_id,
-            body={"reason": reason},
-            idem_key=idem_key,
-        )
+        return self._order_write(order_id, "cancel", customer_id, {"reason": reason}, idem_key)
 
-    def modify_order_address(
-        self,
-        order_id: str,
-        customer_id: str,
-        address: Dict[str, str],
-        idem_key: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    def modify_order_address(self, order_id: str, customer_id: str, address: Dict[str, str],
+                             idem_key: Optional[str] = None) -> Order:
         """New shipping address of a pending order."""
-        return self._post(
-            self._order_path(order_id, "/address"),
-            customer_id=customer_id,
-            body=address,
-            idem_key=idem_key,
-        )
+        return self._order_write(order_id, "address", customer_id, dict(address), idem_key)
 
-    def modify_order_payment(
-        self,
-        order_id: str,
-        customer_id: str,
-        payment_method_id: str,
-        idem_key: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    def modify_order_payment(self, order_id: str, customer_id: str, payment_method_id: str,
+                             idem_key: Optional[str] = None) -> Order:
         """Switch the single payment of a pending order to another method."""
-        return self._post(
-            self._order_path(order_id, "/payment"),
-            customer_id=customer_id,
-            body={"payment_method_id": payment_method_id},
-            idem_key=idem_key,
-        )
+        body = {"payment_method_id": payment_method_id}
+        return self._order_write(order_id, "payment", customer_id, body, idem_key)
 
-    def modify_order_items(
-        self,
-        order_id: str,
-        customer_id: str,
-        item_ids: List[str],
-        new_item_ids: List[str],
-        payment_method_id: str,
-        idem_key: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    def modify_order_items(self, order_id: str, customer_id: str, item_ids: List[str],
+                           new_item_ids: List[str], payment_method_id: str,
+                           idem_key: Optional[str] = None) -> Order:
         """Swap items of a pending order for other variants (once per order)."""
-        return self._swap_items(
-            order_id, "/items", customer_id, item_ids, new_item_ids, payment_method_id, idem_key
-        )
+        return self._order_write(order_id, "items", customer_id,
+                                 _swap(item_ids, new_item_ids, payment_method_id), idem_key)
 
-    def return_order(
-        self,
-        order_id: str,
-        customer_id: str,
-        item_ids: List[str],
-        payment_method_id: str,
-        reason: Optional[str] = None,
-        idem_key: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    def exchange_order(self, order_id: str, customer_id: str, item_ids: List[str],
+                       new_item_ids: List[str], payment_method_id: str,
+                       idem_key: Optional[str] = None) -> Order:
+        """Request an exchange of delivered items for other variants."""
+        return self._order_write(order_id, "exchange", customer_id,
+                                 _swap(item_ids, new_item_ids, payment_method_id), idem_key)
+
+    def return_order(self, order_id: str, customer_id: str, item_ids: List[str],
+                     payment_method_id: str, reason: Optional[str] = None,
+                     idem_key: Optional[str] = None) -> Order:
         """Request a return of delivered items."""
         body: Dict[str, Any] = {"item_ids": list(item_ids), "payment_method_id": payment_method_id}
         if reason:
             body["reason"] = reason
-        return self._post(
-            self._order_path(order_id, "/return"),
-            customer_id=customer_id,
-            body=body,
-            idem_key=idem_key,
-        )
-
-    def exchange_order(
-        self,
-        order_id: str,
-        customer_id: str,
-        item_ids: List[str],
-        new_item_ids: List[str],
-        payment_method_id: str,
-        idem_key: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        """Request an exchange of delivered items for other variants."""
-        return self._swap_items(
-            order_id, "/exchange", customer_id, item_ids, new_item_ids, payment_method_id, idem_key
-        )
-
-    def _swap_items(
-        self,
-        order_id: str,
-        action: str,
-        customer_id: str,
-        item_ids: List[str],
-        new_item_ids: List[str],
-        payment_method_id: str,
-        idem_key: Optional[str],
-    ) -> Dict[str, Any]:
-        """Items -> other variants: the body shared by item modification and exchange."""
-        return self._post(
-            self._order_path(order_id, action),
-            customer_id=customer_id,
-            body={
-                "item_ids": list(item_ids),
-                "new_item_ids": list(new_item_ids),
-                "payment_method_id": payment_method_id,
-            },
-            idem_key=idem_key,
-        )
+        return self._order_write(order_id, "return", customer_id, body, idem_key)
 
     def create_rating(
         self,
@@ -519,15 +411,11 @@ class ShopClient:
 
     def update_default_address(
         self, customer_id: str, address: Dict[str, str], idem_key: Optional[str] = None
-    ) -> Dict[str, Any]:
+    ) -> Customer:
         """New default address of the customer (existing orders keep theirs)."""
-        return self._request(
-            "PUT",
-            f"/customers/{quote(customer_id, safe='')}/address",
-            customer_id=customer_id,
-            body=address,
-            idem_key=idem_key,
-        )
+        data = self._request("PUT", f"/customers/{quote(customer_id, safe='')}/address",
+                             customer_id=customer_id, body=dict(address), idem_key=idem_key)
+        return self._record(Customer.parse, data)
 
 
 # --------------------------------------------------------------------------- shared instance

@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import scipy.sparse
-from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
@@ -36,6 +36,8 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
+
+from addons._component import ConfiguredGraphComponent
 
 logger = logging.getLogger(__name__)
 
@@ -52,21 +54,19 @@ NO_FEATURES = (
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
 )
-class TfidfEmbeddingIntentClassifier(GraphComponent, IntentClassifier):
+class TfidfEmbeddingIntentClassifier(ConfiguredGraphComponent, IntentClassifier):
     """Logistic regression over tf-idf sparse features and the weighted sentence embedding."""
 
-    @staticmethod
-    def get_default_config() -> Dict[str, Any]:
-        """Defaults chosen by 5-fold cross-validation on data/nlu (docs/nlu.md)."""
-        return {
-            # inverse regularisation strength of the logistic regression
-            "C": 50.0,
-            # weight of the unit-length sentence embedding next to the tf-idf vector
-            "dense_weight": 2.0,
-            # intents listed in `intent_ranking` (the FallbackClassifier reads the top 2)
-            "ranking_length": 10,
-            "max_iter": 5000,
-        }
+    # chosen by 5-fold cross-validation on data/nlu (docs/nlu.md)
+    DEFAULTS = {
+        # inverse regularisation strength of the logistic regression
+        "C": 50.0,
+        # weight of the unit-length sentence embedding next to the tf-idf vector
+        "dense_weight": 2.0,
+        # intents listed in `intent_ranking` (the FallbackClassifier reads the top 2)
+        "ranking_length": 10,
+        "max_iter": 5000,
+    }
 
     def __init__(
         self,
@@ -76,22 +76,9 @@ class TfidfEmbeddingIntentClassifier(GraphComponent, IntentClassifier):
         tfidf: Optional[TfidfTransformer] = None,
         classifier: Optional[LogisticRegression] = None,
     ) -> None:
-        self._config = {**self.get_default_config(), **config}
-        self._model_storage = model_storage
-        self._resource = resource
+        super().__init__(config, model_storage, resource)
         self._tfidf = tfidf
         self._classifier = classifier
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> TfidfEmbeddingIntentClassifier:
-        """An untrained classifier."""
-        return cls(config, model_storage, resource)
 
     @staticmethod
     def _sentence_features(
@@ -163,13 +150,9 @@ class TfidfEmbeddingIntentClassifier(GraphComponent, IntentClassifier):
             )
 
     @classmethod
-    def load(
-        cls,
-        config: Dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-        **kwargs: Any,
+    def load(  # Rasa's signature, as in ConfiguredGraphComponent.create
+        cls, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
+        execution_context: ExecutionContext, **kwargs: Any,
     ) -> TfidfEmbeddingIntentClassifier:
         """Load what ``persist`` saved; an untrained component if nothing was saved."""
         import skops.io as sio

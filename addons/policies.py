@@ -43,6 +43,8 @@ from rasa.shared.core.events import (
 from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from addons._component import ConfigDefaults
+
 logger = logging.getLogger(__name__)
 
 # Executed by Rasa itself between a user message and the next prediction; not "a reply".
@@ -88,31 +90,29 @@ def is_strongly_negative(event: UserUttered, threshold: float) -> bool:
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=False
 )
-class SentimentEscalationPolicy(Policy):
+class SentimentEscalationPolicy(ConfigDefaults, Policy):
     """Predicts the human-agent offer after a streak of strongly negative messages."""
 
-    @staticmethod
-    def get_default_config() -> Dict[str, Any]:
-        """Names and limits are configurable so the domain can evolve without code changes."""
-        return {
-            "priority": RULE_POLICY_PRIORITY + 1,
-            # the action that offers a human agent
-            "action": "action_offer_human",
-            # after any of these (or the offer) the current streak needs no new offer
-            "handoff_actions": ["action_handoff"],
-            # strongly negative user messages in a row that trigger the offer
-            "consecutive": 2,
-            # used only when a message's sentiment has no `strongly_negative` flag
-            "strong_negative_threshold": -0.5,
-            # intents the rules already answer with a human agent
-            "ignore_intents": ["request_human"],
-            # offer also while a form is active (the form resumes if the shopper declines)
-            "during_active_loop": True,
-        }
+    # names and limits are configurable so the domain can evolve without code changes
+    DEFAULTS = {
+        "priority": RULE_POLICY_PRIORITY + 1,
+        # the action that offers a human agent
+        "action": "action_offer_human",
+        # after any of these (or the offer) the current streak needs no new offer
+        "handoff_actions": ["action_handoff"],
+        # strongly negative user messages in a row that trigger the offer
+        "consecutive": 2,
+        # used only when a message's sentiment has no `strongly_negative` flag
+        "strong_negative_threshold": -0.5,
+        # intents the rules already answer with a human agent
+        "ignore_intents": ["request_human"],
+        # offer also while a form is active (the form resumes if the shopper declines)
+        "during_active_loop": True,
+    }
 
     def __init__(self, config: Dict[str, Any], *args: Any, **kwargs: Any) -> None:
         """Merges the defaults, since `load` passes only what config.yml set."""
-        super().__init__({**self.get_default_config(), **config}, *args, **kwargs)
+        super().__init__(self.with_defaults(config), *args, **kwargs)
         self.action = str(self.config["action"])
         self.handoff_actions = set(self.config["handoff_actions"] or [])
         self.consecutive = max(1, int(self.config["consecutive"]))

@@ -31,10 +31,7 @@ from typing import Any, Dict, List, Optional
 
 import rasa.nlu.constants
 import rasa.shared.nlu.constants
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.shared.nlu.constants import (
     ENTITIES,
@@ -48,6 +45,8 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from addons._component import ConfiguredGraphComponent
 
 logger = logging.getLogger(__name__)
 
@@ -88,30 +87,32 @@ def classify(
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False
 )
-class SentimentAnalyzer(GraphComponent, EntityExtractorMixin):
+class SentimentAnalyzer(ConfiguredGraphComponent, EntityExtractorMixin):
     """Scores each message with VADER and exposes the score as a property and an entity."""
 
-    @staticmethod
-    def get_default_config() -> Dict[str, Any]:
-        """Thresholds on VADER's compound score (-1..1) and what to emit."""
-        return {
-            # label "negative" at or below this compound score
-            "negative_threshold": -0.3,
-            # "strongly_negative" (used for escalation) at or below this one
-            "strong_negative_threshold": -0.5,
-            # label "positive" at or above this one
-            "positive_threshold": 0.3,
-            # also add the label as a `sentiment` entity (for a from_entity slot mapping)
-            "add_entity": True,
-            # button payloads ("/affirm", '/inform{"x": 1}') carry no mood: always neutral
-            "neutral_payloads": True,
-            # extra emoji -> word hints, merged over EMOJI_WORDS
-            "emoji_words": {},
-        }
+    # thresholds on VADER's compound score (-1..1) and what to emit
+    DEFAULTS = {
+        # label "negative" at or below this compound score
+        "negative_threshold": -0.3,
+        # "strongly_negative" (used for escalation) at or below this one
+        "strong_negative_threshold": -0.5,
+        # label "positive" at or above this one
+        "positive_threshold": 0.3,
+        # also add the label as a `sentiment` entity (for a from_entity slot mapping)
+        "add_entity": True,
+        # button payloads ("/affirm", '/inform{"x": 1}') carry no mood: always neutral
+        "neutral_payloads": True,
+        # extra emoji -> word hints, merged over EMOJI_WORDS
+        "emoji_words": {},
+    }
 
-    def __init__(self, config: Dict[str, Any], name: Optional[str] = None) -> None:
-        """Validates the thresholds once, so a typo in config.yml fails at training time."""
-        self._config = {**self.get_default_config(), **config}
+    def __init__(self, config: Dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        """Validates the thresholds once, so a typo in config.yml fails at training time.
+
+        Nothing is trained or saved (the lexicon comes with the package), so the storage
+        ``create`` passes on is optional.
+        """
+        super().__init__(config, *args, **kwargs)
         self.negative_threshold = float(self._config["negative_threshold"])
         self.strong_threshold = float(self._config["strong_negative_threshold"])
         self.positive_threshold = float(self._config["positive_threshold"])
@@ -130,17 +131,6 @@ class SentimentAnalyzer(GraphComponent, EntityExtractorMixin):
     def name(self) -> str:
         """The extractor name written on the entity (Rasa's convention: the class name)."""
         return EXTRACTOR_NAME
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> SentimentAnalyzer:
-        """Nothing to train or load: the lexicon comes with the package."""
-        return cls(config, execution_context.node_name)
 
     @staticmethod
     def required_packages() -> List[str]:

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -133,6 +134,17 @@ def client(shop: Shop) -> shop_client.ShopClient:
     c = shop_client.ShopClient(base_url=shop.url, token=shop.token)
     yield c
     c.close()
+
+
+def stored_order(client: shop_client.ShopClient, order_id: str, customer_id: str) -> Dict[str, Any]:
+    """An order as the shop stores it (its JSON, with what a write left: return items, ...)."""
+    response = requests.get(
+        f"{client.base_url}/orders/{quote(order_id, safe='')}",
+        headers={"Authorization": f"Bearer {client.token}", "X-Customer-Id": customer_id},
+        timeout=5,
+    )
+    response.raise_for_status()
+    return response.json()
 
 
 # ------------------------------------------------------------------------- domain and trackers

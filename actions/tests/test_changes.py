@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from actions.changes import (
+from actions.change_actions import (
     ActionAskChangeConfirmed,
     ActionAskChangeField,
     ActionAskChangeItems,
@@ -20,10 +20,10 @@ from actions.changes import (
     ActionAskPaymentMethodId,
     ActionStopChange,
     ActionSubmitChange,
-    ValidateChangeForm,
 )
+from actions.changes import ValidateChangeForm
 from actions.shop_client import ShopClient
-from actions.tests.conftest import Conversation, identified_slots
+from actions.tests.conftest import Conversation, identified_slots, stored_order
 
 OLIVIA = {"user_id": "olivia_ito_3591"}
 ASK_ACTIONS = {
@@ -86,7 +86,7 @@ def olivia(domain: Dict[str, Any]) -> FormDriver:
 
 
 def order(client: ShopClient, order_id: str) -> Dict[str, Any]:
-    return client.get_order(order_id, OLIVIA["user_id"])
+    return stored_order(client, order_id, OLIVIA["user_id"])
 
 
 def test_cancel_is_read_back_and_done_only_after_yes(
@@ -234,8 +234,8 @@ def test_default_address(olivia: FormDriver, client: ShopClient) -> None:
     assert "default address becomes" in text
     olivia.say("yes", intent="affirm")
     customer = client.get_customer(OLIVIA["user_id"])
-    assert customer["address"]["address1"].startswith("9 Elm")
-    assert customer["address"]["state"] == "CO"
+    assert customer.address.address1.startswith("9 Elm")
+    assert customer.address.state == "CO"
 
 
 def test_switching_task_inside_the_form(olivia: FormDriver) -> None:

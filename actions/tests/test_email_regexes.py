@@ -13,9 +13,9 @@ import time
 import pytest
 import yaml
 
-from actions.answer_checks import _EMAIL, mask_pii
-from actions.identity import EMAIL_RE
+from actions.answer_checks import mask_pii
 from actions.tests.conftest import REPO
+from actions.text_parsing import EMAIL_LIKE_RE, EMAIL_RE
 
 pytestmark = pytest.mark.no_shop
 
@@ -41,7 +41,7 @@ def nlu_email_patterns() -> list[re.Pattern]:
 
 
 def patterns() -> dict[str, re.Pattern]:
-    found = {"identity.EMAIL_RE": EMAIL_RE, "llm._EMAIL": _EMAIL}
+    found = {"text_parsing.EMAIL_RE": EMAIL_RE, "text_parsing.EMAIL_LIKE_RE": EMAIL_LIKE_RE}
     for i, pattern in enumerate(nlu_email_patterns()):
         found[f"regex.yml email #{i}"] = pattern
     return found

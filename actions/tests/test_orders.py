@@ -103,9 +103,9 @@ def test_another_customers_order_is_not_found_and_reveals_nothing(
     result = mohamed.run(ActionOrderStatus())
     assert result.responses == ["utter_order_not_found"]
     assert "I couldn't find order #W7678072 on your account" in result.text
-    for item in noah_order["items"]:
-        assert item["name"] not in result.text
-    assert noah_order["status"] not in result.text
+    for item in noah_order.items:
+        assert item.name not in result.text
+    assert noah_order.status not in result.text
     assert mohamed.slots["order_id"] is None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import pytest
 
@@ -14,15 +14,13 @@ from actions.resolvers import (
     AddressParse,
     canonical_cancel_reason,
     canonical_return_reason,
-    describe_item,
-    describe_payment_method,
-    format_address,
-    format_money,
     parse_address,
     resolve_items,
     resolve_payment_method,
     resolve_variant,
 )
+from actions.shop_records import Address, Item, Order, PaymentMethod, Product
+from actions.wording import describe_item, format_address
 
 pytestmark = pytest.mark.no_shop
 
@@ -32,22 +30,22 @@ DB: Dict[str, Any] = json.loads(
 ORDERS, PRODUCTS, USERS = DB["orders"], DB["products"], DB["users"]
 
 
-def order(order_id: str, status: str) -> List[Dict[str, Any]]:
+def order(order_id: str, status: str) -> Tuple[Item, ...]:
     assert ORDERS[order_id]["status"] == status  # the seed still is what the test assumes
-    return ORDERS[order_id]["items"]
+    return Order.parse(ORDERS[order_id]).items
 
 
-def product(name: str) -> Dict[str, Any]:
-    return next(p for p in PRODUCTS.values() if p["name"] == name)
+def product(name: str) -> Product:
+    return Product.parse(next(p for p in PRODUCTS.values() if p["name"] == name))
 
 
 def variant_id(name: str, **options: str) -> str:
     wanted = {k.replace("_", " "): v for k, v in options.items()}
-    return next(i for i, v in product(name)["variants"].items() if v["options"] == wanted)
+    return next(v.item_id for v in product(name).variants if v.options == wanted)
 
 
-def methods(user_id: str) -> Dict[str, Dict[str, Any]]:
-    return USERS[user_id]["payment_methods"]
+def methods(user_id: str) -> Dict[str, PaymentMethod]:
+    return {k: PaymentMethod.parse(v, k) for k, v in USERS[user_id]["payment_methods"].items()}
 
 
 # ------------------------------------------------------------------------------ reasons
@@ -188,7 +186,7 @@ def test_two_different_helmets_are_ambiguous() -> None:
     items = order(HELMETS, "delivered")
     choice = resolve_items("the helmet", items)
     assert choice.item_ids == []
-    assert [i["item_id"] for i in choice.ambiguous] == [RED_M_HELMET, BLUE_L_HELMET]
+    assert [i.item_id for i in choice.ambiguous] == [RED_M_HELMET, BLUE_L_HELMET]
 
 
 def test_ambiguous_part_does_not_block_the_clear_part() -> None:
@@ -256,12 +254,12 @@ def test_pending_order_with_two_backpacks() -> None:
 
 def test_every_item_of_many_orders_by_id_and_by_description() -> None:
     for order_id in list(ORDERS)[:120]:
-        items = ORDERS[order_id]["items"]
-        assert resolve_items("all of them", items).item_ids == [i["item_id"] for i in items]
+        items = Order.parse(ORDERS[order_id]).items
+        assert resolve_items("all of them", items).item_ids == [i.item_id for i in items]
         for item in items:
-            assert resolve_items(item["item_id"], items).item_ids == [item["item_id"]]
+            assert resolve_items(item.item_id, items).item_ids == [item.item_id]
             choice = resolve_items(describe_item(item), items)
-            assert choice.item_ids == [item["item_id"]], (order_id, describe_item(item))
+            assert choice.item_ids == [item.item_id], (order_id, describe_item(item))
 
 
 # ------------------------------------------------------------------------------ variants
@@ -272,10 +270,10 @@ def test_waterproof_keeps_size_and_material() -> None:
     choice = resolve_variant("same boots but waterproof", product("Hiking Boots"),
                              BOOTS_10_SYNTH_DRY)
     assert choice.variant is not None
-    assert choice.variant["options"] == {"size": "10", "material": "synthetic",
+    assert choice.variant.options == {"size": "10", "material": "synthetic",
                                          "waterproof": "yes"}
-    assert choice.variant["available"] is True
-    assert choice.variant["item_id"] == variant_id("Hiking Boots", size="10",
+    assert choice.variant.available is True
+    assert choice.variant.item_id == variant_id("Hiking Boots", size="10",
                                                    material="synthetic", waterproof="yes")
     assert choice.mentioned == {"waterproof": "yes"}
 
@@ -316,27 +314,27 @@ SHIRT_BLACK_XL, BOTTLE_1000_GLASS_BLUE = "2060066974", "6469567736"
 def test_one_variant(name: str, current: str, text: str, options: Dict[str, str]) -> None:
     choice = resolve_variant(text, product(name), current)
     assert choice.variant is not None, choice
-    assert choice.variant["options"] == options
-    assert choice.variant["available"] and choice.variant["item_id"] != current
-    assert choice.variant["price"] == product(name)["variants"][choice.variant["item_id"]]["price"]
+    assert choice.variant.options == options
+    assert choice.variant.available and choice.variant.item_id != current
+    assert choice.variant.price == product(name).variant(choice.variant.item_id).price
 
 
 def test_several_fit_then_candidates_to_ask() -> None:
     choice = resolve_variant("1000 pieces", product("Jigsaw Puzzle"), PUZZLE_2000_ART)
     assert choice.variant is None
     assert len(choice.candidates) >= 2
-    assert all(c["options"]["pieces"] == "1000" and c["available"] for c in choice.candidates)
+    assert all(c.options["pieces"] == "1000" and c.available for c in choice.candidates)
     # the 1000-piece art puzzle (what "keep the rest" means) is sold out: said, not chosen
-    assert any(u["options"]["theme"] == "art" for u in choice.unavailable)
-    assert all(not u["available"] for u in choice.unavailable)
+    assert any(u.options["theme"] == "art" for u in choice.unavailable)
+    assert all(not u.available for u in choice.unavailable)
 
 
 def test_only_sold_out_variants_fit() -> None:
     choice = resolve_variant("non waterproof size 9", product("Hiking Boots"),
                              BOOTS_10_SYNTH_DRY)
     assert choice.variant is None and choice.candidates == []
-    assert choice.unavailable and not any(u["available"] for u in choice.unavailable)
-    assert {u["options"]["size"] for u in choice.unavailable} == {"9"}
+    assert choice.unavailable and not any(u.available for u in choice.unavailable)
+    assert {u.options["size"] for u in choice.unavailable} == {"9"}
 
 
 def test_nothing_matches() -> None:
@@ -352,12 +350,12 @@ def test_nothing_matches() -> None:
 
 def test_item_id_from_a_button() -> None:
     boots = product("Hiking Boots")
-    available = next(i for i, v in boots["variants"].items()
-                     if v["available"] and i != BOOTS_10_SYNTH_DRY)
-    sold_out = next(i for i, v in boots["variants"].items() if not v["available"])
-    assert resolve_variant(available, boots, BOOTS_10_SYNTH_DRY).variant["item_id"] == available
+    available = next(v.item_id for v in boots.variants
+                     if v.available and v.item_id != BOOTS_10_SYNTH_DRY)
+    sold_out = next(v.item_id for v in boots.variants if not v.available)
+    assert resolve_variant(available, boots, BOOTS_10_SYNTH_DRY).variant.item_id == available
     choice = resolve_variant(sold_out, boots, BOOTS_10_SYNTH_DRY)
-    assert choice.variant is None and choice.unavailable[0]["item_id"] == sold_out
+    assert choice.variant is None and choice.unavailable[0].item_id == sold_out
     # the current variant is never "another" variant
     assert resolve_variant(BOOTS_10_SYNTH_DRY, boots, BOOTS_10_SYNTH_DRY).variant is None
 
@@ -365,7 +363,7 @@ def test_item_id_from_a_button() -> None:
 def test_same_value_in_two_options_and_the_key_named_next_to_it() -> None:
     choice = resolve_variant("brown lenses", product("Sunglasses"), GLASSES_BLACK_GREEN)
     assert choice.mentioned == {"lens color": "brown"}
-    assert all(c["options"]["lens color"] == "brown" for c in choice.candidates)
+    assert all(c.options["lens color"] == "brown" for c in choice.candidates)
 
 
 def test_no_backlight_means_none() -> None:
@@ -374,26 +372,26 @@ def test_no_backlight_means_none() -> None:
                          size="60%")
     choice = resolve_variant("no backlight", keyboard, current)
     assert choice.mentioned == {"backlight": "none"}
-    assert all(c["options"]["backlight"] == "none" for c in choice.candidates)
+    assert all(c.options["backlight"] == "none" for c in choice.candidates)
 
 
 def test_every_available_variant_is_reachable_by_its_options() -> None:
-    for prod in PRODUCTS.values():
-        variants = list(prod["variants"].values())
-        current = variants[0]["item_id"]
+    for prod in map(Product.parse, PRODUCTS.values()):
+        variants = list(prod.variants)
+        current = variants[0].item_id
         for target in variants[1:]:
             # yes/no options are said with their name: "waterproof", "no water resistance"
             text = " ".join(
                 k if v == "yes" else f"no {k}" if v in ("no", "none") else str(v)
-                for k, v in target["options"].items()
+                for k, v in target.options.items()
             )
             choice = resolve_variant(text, prod, current)
             picked = [choice.variant] if choice.variant else choice.candidates
-            assert all(v["available"] and v["item_id"] != current for v in picked)
-            if target["available"]:
-                assert target in picked, (prod["name"], text)
+            assert all(v.available and v.item_id != current for v in picked)
+            if target.available:
+                assert target in picked, (prod.name, text)
             else:
-                assert target in choice.unavailable, (prod["name"], text)
+                assert target in choice.unavailable, (prod.name, text)
 
 
 # ------------------------------------------------------------------------------ addresses
@@ -435,17 +433,17 @@ def test_address_missing_fields() -> None:
 
 def test_parsed_address_round_trips_the_seed_addresses() -> None:
     for user in list(USERS.values())[:60]:
-        addr = user["address"]
+        addr = Address.parse(user["address"])
         parsed = parse_address(format_address(addr))
-        assert parsed.as_dict() == addr, format_address(addr)
+        assert parsed.as_address() == addr, format_address(addr)
 
 
 def test_format_address() -> None:
-    addr = USERS["noah_brown_6181"]["address"]
+    addr = Address.parse(USERS["noah_brown_6181"]["address"])
     assert format_address(addr) == "986 Sunset Drive, Suite 259, Denver, CO 80279, USA"
     parsed = parse_address("9 elm rd denver colorado 80202")
     assert isinstance(parsed, AddressParse)
-    assert format_address(parsed) == "9 Elm Rd, Denver, CO 80202, USA"
+    assert format_address(parsed.as_address()) == "9 Elm Rd, Denver, CO 80202, USA"
     assert set(parsed.as_dict()) == {"address1", "address2", "city", "state", "country", "zip"}
 
 
@@ -470,7 +468,7 @@ ISABELLA = "isabella_lopez_6490"  # visa 8902, gift card $60, mastercard 4336, p
     ],
 )
 def test_payment_method(text: str, method_id: str) -> None:
-    choice = resolve_payment_method(text, methods(ISABELLA))
+    choice = resolve_payment_method(text, methods(ISABELLA).values())
     assert choice.method_id == method_id
     assert choice.method == methods(ISABELLA)[method_id]
     assert not choice.original and not choice.candidates
@@ -478,53 +476,34 @@ def test_payment_method(text: str, method_id: str) -> None:
 
 def test_payment_ambiguous_and_excluded() -> None:
     pm = methods(ISABELLA)
-    choice = resolve_payment_method("the card", pm)
+    choice = resolve_payment_method("the card", pm.values())
     assert choice.method_id is None
-    assert [c["id"] for c in choice.candidates] == ["credit_card_8897086", "credit_card_8554680"]
+    assert [c.id for c in choice.candidates] == ["credit_card_8897086", "credit_card_8554680"]
     # "the card" when the current one is excluded leaves one
-    choice = resolve_payment_method("my credit card", pm, exclude_id="credit_card_8897086")
+    choice = resolve_payment_method("my credit card", pm.values(),
+                                    exclude_id="credit_card_8897086")
     assert choice.method_id == "credit_card_8554680"
-    choice = resolve_payment_method("paypal", pm, exclude_id="paypal_1621947")
+    choice = resolve_payment_method("paypal", pm.values(), exclude_id="paypal_1621947")
     assert choice.method_id is None and choice.excluded
-    # a list works as well as the profile's dict
-    assert resolve_payment_method("gift card", list(pm.values())).method_id == "gift_card_8245350"
+    # a single method offered: only that one
+    assert resolve_payment_method("gift card", [pm["gift_card_8245350"]]).method_id
+
 
 
 def test_payment_original_and_unknown() -> None:
     pm = methods(ISABELLA)
     for text in ("original payment method", "the same card I paid with", "orignal method"):
-        assert resolve_payment_method(text, pm).original
+        assert resolve_payment_method(text, pm.values()).original
     for text in ("bitcoin", "", "visa ending 1111"):
-        choice = resolve_payment_method(text, pm)
+        choice = resolve_payment_method(text, pm.values())
         assert choice.method_id is None and not choice.candidates and not choice.original
     # someone else's method id from a button is nobody's here
-    other = resolve_payment_method("credit_card_3951670", methods("chen_smith_8425"))
+    other = resolve_payment_method("credit_card_3951670", methods("chen_smith_8425").values())
     assert other.method_id is None and not other.candidates
 
 
 def test_payment_single_card_and_missing_kinds() -> None:
     pm = methods("noah_brown_6181")  # paypal + mastercard 9212
-    assert resolve_payment_method("the card", pm).method_id == "credit_card_7815826"
-    assert resolve_payment_method("gift card", pm).method_id is None
-    assert resolve_payment_method("visa", pm).method_id is None
-
-
-# ------------------------------------------------------------------------------ read-back
-def test_describe_and_money() -> None:
-    puzzle = next(i for o in ORDERS.values() for i in o["items"] if i["name"] == "Jigsaw Puzzle")
-    text = describe_item(puzzle)
-    assert text.startswith("Jigsaw Puzzle (pieces ") and "theme " in text
-    boots = product("Hiking Boots")["variants"][BOOTS_10_SYNTH_DRY]
-    assert describe_item(boots, "Hiking Boots") == (
-        "Hiking Boots (size 10, material synthetic, waterproof no)")
-    pm = methods(ISABELLA)
-    assert describe_payment_method(pm["credit_card_8897086"]) == "Visa ending 8902"
-    assert describe_payment_method(pm["credit_card_8554680"]) == "Mastercard ending 4336"
-    assert describe_payment_method(pm["gift_card_8245350"]) == "gift card (balance $60.00)"
-    assert describe_payment_method(pm["paypal_1621947"]) == "PayPal"
-    assert format_money(12) == "$12.00"
-    assert format_money(1234.5) == "$1,234.50"
-    assert format_money(-3) == "-$3.00"
-    assert format_money("47.84") == "$47.84"
-    assert format_money(0.005) == "$0.01"
-    assert format_money(None) == "$0.00"
+    assert resolve_payment_method("the card", pm.values()).method_id == "credit_card_7815826"
+    assert resolve_payment_method("gift card", pm.values()).method_id is None
+    assert resolve_payment_method("visa", pm.values()).method_id is None

@@ -16,10 +16,9 @@ from actions.shop_client import (
     NotFound,
     ShopClient,
     ShopUnavailable,
-    find_order_id,
     idempotency_key,
-    normalize_order_id,
 )
+from actions.shop_records import Order
 
 pytestmark = pytest.mark.no_shop
 
@@ -80,33 +79,14 @@ def client(fake: FakeShop) -> Iterator[ShopClient]:
 ORDER = json.dumps({"order_id": "#W1234567", "status": "pending", "items": []})
 
 
-@pytest.mark.parametrize(
-    "raw, expected",
-    [
-        ("#W1234567", "#W1234567"), ("W1234567", "#W1234567"), ("w1234567", "#W1234567"),
-        ("w 1234567", "#W1234567"), ("#w 123 4567", "#W1234567"), (" #W1234567. ", "#W1234567"),
-        ("1234567", "#W1234567"), ("W123456", None), ("W12345678", None), ("banana", None),
-        ("", None), (None, None),
-    ],
-)
-def test_normalize_order_id(raw, expected) -> None:
-    assert normalize_order_id(raw) == expected
-
-
-def test_find_order_id_in_text() -> None:
-    assert find_order_id("no, I meant w 7654321 sorry") == "#W7654321"
-    assert find_order_id("show 1234567") is None
-    assert find_order_id("no, I meant 1234567", bare=True) == "#W1234567"
-    assert find_order_id("zip 80279, call 555-1234567", bare=True) is None
-
-
 def test_idempotency_key_is_stable() -> None:
     assert idempotency_key("a", 1) == idempotency_key("a", 1) != idempotency_key("a", 2)
 
 
 def test_headers_and_order_id_encoding(fake: FakeShop, client: ShopClient) -> None:
     fake.routes["/orders/%23W1234567"] = (200, ORDER, 0)
-    assert client.get_order("w1234567", "cust_1")["status"] == "pending"
+    order = client.get_order("w1234567", "cust_1")
+    assert isinstance(order, Order) and order.status == "pending"
     method, path, headers, _ = fake.requests[-1]
     assert (method, path) == ("GET", "/orders/%23W1234567")
     assert headers["Authorization"] == "Bearer tok"
@@ -169,6 +149,21 @@ def test_malformed_json_is_unavailable(fake: FakeShop, client: ShopClient) -> No
     fake.routes["/products"] = (200, "<html>oops", 0)
     with pytest.raises(ShopUnavailable):
         client.list_products()
+
+
+@pytest.mark.parametrize("payload", [
+    '{"status": "pending"}',  # no order_id
+    '{"order_id": "#W1234567", "status": "pending", "items": [{"item_id": "1"}]}',  # no price
+    '{"order_id": "#W1234567", "status": "pending", "items": [], "address": "x"}',
+    '[1, 2]',
+])
+def test_an_answer_that_breaks_the_contract_is_unavailable(
+    fake: FakeShop, client: ShopClient, payload: str
+) -> None:
+    """Parsed once, into typed records: a malformed answer fails here, not in an action."""
+    fake.routes["/orders/%23W1234567"] = (200, payload, 0)
+    with pytest.raises(ShopUnavailable, match="malformed"):
+        client.get_order("#W1234567", "cust_1")
 
 
 def test_auth_failure_is_unavailable(fake: FakeShop, client: ShopClient) -> None:

@@ -15,6 +15,7 @@ from actions.orders import (
     ActionResumeRequest,
     ActionTrackOrder,
 )
+from actions.shop_records import Order
 from actions.tests.conftest import MOHAMED, Conversation, identified_slots
 
 pytestmark = pytest.mark.usefixtures("shop_down")
@@ -82,5 +83,5 @@ def test_unexpected_error_is_polite(domain: dict, monkeypatch: pytest.MonkeyPatc
 
 
 class _FakeClient:
-    def get_order(self, order_id: str, customer_id: str) -> dict:
-        return {"order_id": order_id, "status": "pending", "items": []}
+    def get_order(self, order_id: str, customer_id: str) -> Order:
+        return Order.parse({"order_id": order_id, "status": "pending", "items": []})

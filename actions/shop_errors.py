@@ -1,0 +1,31 @@
+"""The typed errors of the shop client: what went wrong decides what the shopper is told."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+
+class ShopError(Exception):
+    """Any failure talking to the shop; ``message`` is safe to log, not to show verbatim."""
+
+    def __init__(self, message: str, status: Optional[int] = None, code: Optional[str] = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+class ShopUnavailable(ShopError):
+    """The shop could not answer (down, timeout, 5xx, garbage): try later or hand off."""
+
+
+class NotFound(ShopError):
+    """404: unknown, or not this customer's (the shop does not tell which, on purpose)."""
+
+
+class Conflict(ShopError):
+    """409: the order is in the wrong state for this change (RETAIL_RULES.md)."""
+
+
+class Invalid(ShopError):
+    """422/400: the input breaks a rule; ``message`` says which."""

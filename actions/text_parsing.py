@@ -1,0 +1,122 @@
+"""Reading shoppers' text: order ids, emails, zips, word tokens. No Rasa, no HTTP.
+
+One home for every pattern the actions match in free text, so that an order id or an email is
+recognised the same way by identification, the change form, the handoff summary and the
+LLM's PII mask. The shop normalises ids on its side too (shop/schemas.py); this module decides
+what the assistant sends.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+_ORDER_ID_RE = re.compile(r"^#?\s*W\s*(\d(?:\s*\d){6})$", re.IGNORECASE)
+_ORDER_ID_IN_TEXT_RE = re.compile(r"\b[wW]\s?(\d{7})\b")
+_BARE_ORDER_ID_RE = re.compile(r"(?<![\w.\-])(\d{7})(?![\w.\-])")
+
+# Bounded repeats (RFC 5321: local part <= 64, labels <= 63): linear time on a long run of
+# word characters, where unbounded ones were quadratic; a longer local part is no email at all
+# (the lookbehind), rather than its last 64 characters.
+EMAIL_RE = re.compile(
+    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}"
+    r"@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}\.[A-Za-z]{2,24}"
+)
+# Anything that looks like an address, valid or not, for masking before text reaches the LLM:
+# of a local part over 64 characters the last 64 go (bounded repeats again).
+EMAIL_LIKE_RE = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
+ZIP_RE = re.compile(r"(?<![\w\d])(\d{5})(?:-\d{4})?(?!\d)")
+
+# English function words: no content of their own for ranking or for checking an answer.
+_STOP_TEXT = """
+a an the and or but if then so of to in on at by for with from as is are was were be
+been being it its this that these those i you we they he she my your our their me us them do does
+did can could will would should may might must have has had not no yes there here what which who
+when where how why any all some each every one also only just than about into out up down over
+under again more most such own same too very s t please tell know get got want like make let
+"""
+STOP_WORDS = frozenset(_STOP_TEXT.split())
+
+
+
+def normalize_order_id(raw: Optional[str]) -> Optional[str]:
+    """Canonical ``#W1234567`` for ``w 1234567``, ``#w1234567``, ``W1234567``...; else None.
+
+    Returns None for anything that is not an order id, so callers can say "not found"
+    without sending junk to the shop.
+    """
+    if raw is None:
+        return None
+    text = str(raw).strip().strip(".,;:!?\"'()[]")
+    match = _ORDER_ID_RE.match(text)
+    if not match:
+        # a bare 7-digit number is what people type when they drop the "W"
+        digits = re.sub(r"\s+", "", text.lstrip("#"))
+        if re.fullmatch(r"\d{7}", digits):
+            return f"#W{digits}"
+        return None
+    return "#W" + re.sub(r"\s+", "", match.group(1))
+
+
+def find_order_id(text: Optional[str], bare: bool = False) -> Optional[str]:
+    """First order id written anywhere in free text (``... order w 1234567 ...``).
+
+    With ``bare``, a lone 7-digit number counts too ("no, I meant 7017301"): only where the
+    conversation is already about orders.
+    """
+    if not text:
+        return None
+    match = _ORDER_ID_IN_TEXT_RE.search(text) or (bare and _BARE_ORDER_ID_RE.search(text))
+    return f"#W{match.group(1)}" if match else None
+
+
+def is_payload(text: str) -> bool:
+    """Whether a message is a button payload (``/intent{...}``), not words the shopper typed."""
+    return text.startswith("/")
+
+
+def words_of(text: str) -> str:
+    """The shopper's own words: empty for a button payload."""
+    return "" if is_payload(text) else text
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One user message, parsed once: what was typed, the intent, the entities (Rasa's
+    ``parse_data`` shape; no Rasa needed, so what reads it is tested on plain values)."""
+
+    text: str = ""
+    intent: Optional[str] = None
+    entities: Mapping[str, str] = field(default_factory=dict)  # the last value of each
+    entity_names: frozenset = frozenset()  # also those the NLU found without a value
+
+    @classmethod
+    def parse(cls, message: Mapping[str, Any]) -> Turn:
+        entities = {}
+        names = set()
+        for entity in message.get("entities") or []:
+            names.add(str(entity.get("entity")))
+            if entity.get("value") not in (None, ""):
+                entities[str(entity.get("entity"))] = str(entity.get("value"))
+        return cls(text=message.get("text") or "",
+                   intent=(message.get("intent") or {}).get("name"),
+                   entities=entities, entity_names=frozenset(names))
+
+    @property
+    def words(self) -> str:
+        """What the shopper typed; empty for a button payload (``/inform{...}``)."""
+        return words_of(self.text)
+
+    @property
+    def is_payload(self) -> bool:
+        return is_payload(self.text)
+
+    def entity(self, name: str) -> Optional[str]:
+        return self.entities.get(name)
+
+    def order_id(self) -> Optional[str]:
+        """The canonical order id this message names (entity or text), or None."""
+        return normalize_order_id(self.entity("order_id") or "") or find_order_id(
+            self.text, bare=not self.is_payload
+        )
