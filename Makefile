@@ -42,6 +42,8 @@ VENV ?= .venv
 SVC_VENV ?= .venv-services
 PY := $(VENV)/bin/python
 SVC_PY := $(SVC_VENV)/bin/python
+# the suites start the shop with it (tests/support.py), wherever SVC_VENV points
+export SERVICES_PYTHON := $(abspath $(SVC_PY))
 RASA := $(VENV)/bin/rasa
 PIP_QUIET := --quiet --disable-pip-version-check
 

@@ -5,7 +5,7 @@ the slots a plan lists, then shows the plan's read-back, and only after an expli
 ``action_submit_change`` calls the plan's ``execute``. Adding a change type means adding a
 plan here, its intent in ``CHANGE_INTENTS`` and its NLU examples — the form stays the same.
 
-The rules (RETAIL_RULES.md) are enforced by the shop; the plans check them first only to
+The rules (docs/retail-rules.md) are enforced by the shop; the plans check them first only to
 explain a refusal in plain words before anything is asked.
 """
 

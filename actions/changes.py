@@ -8,7 +8,7 @@ differs per change lives in actions/change_plans.py.
 Each turn, the message is parsed once into a ``Turn`` (actions/text_parsing.py) and read by the
 pure functions ``prefill`` and ``interpret`` below, which turn it into shop values
 (actions/resolvers.py) without Rasa; ``ValidateChangeForm`` only loads the shop's records once
-(``load_context``) and turns the result into slot events. Typed ``/intent{...}`` payloads can
+(``actions.turn_shop``) and turns the result into slot events. Typed ``/intent{...}`` payloads can
 set at most the inputs; they never skip the read-back.
 """
 

@@ -216,9 +216,10 @@ class ValidateIdentifyForm(FormValidationAction):
 
     # ------------------------------------------------------------------ the turn
     @shop_safe
-    async def run(
-        self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Events:
+    async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict) -> Events:
+        # a working copy: the hooks below read what this turn collected so far from its slots;
+        # the tracker Rasa sent stays as it came
+        tracker = tracker.copy()
         events: Events = []
         intent = latest_turn(tracker).intent
         if intent in TASK_INTENTS:

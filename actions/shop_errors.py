@@ -24,7 +24,7 @@ class NotFound(ShopError):
 
 
 class Conflict(ShopError):
-    """409: the order is in the wrong state for this change (RETAIL_RULES.md)."""
+    """409: the order is in the wrong state for this change (docs/retail-rules.md)."""
 
 
 class Invalid(ShopError):

@@ -22,7 +22,7 @@ REFUND_TIMING = (
     "Gift cards are credited at once; other payment methods receive the refund in 5 to 7 "
     "business days."
 )
-# What each order status means for the shopper next (RETAIL_RULES.md, "Order statuses").
+# What each order status means for the shopper next (docs/retail-rules.md, "Order statuses").
 STATUS_NEXT: Dict[str, str] = {
     "pending": (
         "It hasn't shipped yet, so it can still be cancelled, or its shipping address, "

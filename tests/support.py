@@ -1,15 +1,40 @@
-"""Helpers every test suite and benchmark shares: free ports and waiting for a server to answer.
+"""Helpers every test suite and benchmark shares: free ports, waiting for a server to answer,
+the services' interpreter, and the real shop backend as a child process.
 
 Standard library only, so both environments (.venv and .venv-services) can import it.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def services_python() -> Path:
+    """The interpreter of the services venv (shop, LLM): ``SERVICES_PYTHON`` (exported by the
+    Makefile from ``SVC_VENV``), else ``.venv-services`` of this checkout."""
+    return Path(os.environ.get("SERVICES_PYTHON") or ROOT / ".venv-services" / "bin" / "python")
+
+
+def start_shop(env: dict[str, str], log: Path, timeout: float = 90) -> subprocess.Popen:
+    """``python -m shop`` with ``env`` (SHOP_PORT, SHOP_API_TOKEN, SHOP_DATABASE_URL...),
+    output to ``log``, in its own process group; returns once ``/health`` answers."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([str(services_python()), "-m", "shop"], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{env['SHOP_PORT']}/health", timeout, proc)
+    except (RuntimeError, TimeoutError) as exc:
+        proc.kill()
+        raise RuntimeError(f"{exc}:\n{log.read_text(errors='replace')[-3000:]}") from exc
+    return proc
 
 
 def free_port() -> int:

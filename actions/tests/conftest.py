@@ -1,7 +1,8 @@
 """Fixtures: the REAL shop backend on a temp database, and helpers to run actions.
 
-The shop is started once per session (``.venv-services/bin/python -m shop``) on a free port with
-a random token and its own SQLite file, and stopped at the end; nothing is left running.
+The shop is started once per session (``python -m shop`` of the services venv,
+``tests.support.start_shop``) on a free port with a random token and its own SQLite file, and
+stopped at the end; nothing is left running.
 """
 
 from __future__ import annotations
@@ -24,12 +25,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES_PY = REPO / ".venv-services" / "bin" / "python"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from actions import shop_client  # noqa: E402
-from tests.support import free_port  # noqa: E402
+from tests.support import free_port, services_python, start_shop  # noqa: E402
 
 # Seed customers used by the tests (shop/data/db.json).
 MOHAMED = {
@@ -63,8 +63,8 @@ class Shop:
 @pytest.fixture(scope="session")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     """The real shop backend, seeded into a temp SQLite database."""
-    if not SERVICES_PY.exists():
-        pytest.skip(f"{SERVICES_PY} missing: run `make install`")
+    if not services_python().exists():
+        pytest.skip(f"{services_python()} missing: run `make install`")
     tmp = tmp_path_factory.mktemp("shop")
     port = free_port()
     token = secrets.token_urlsafe(24)
@@ -74,30 +74,15 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
         "SHOP_PORT": str(port),
         "SHOP_API_TOKEN": token,
         "SHOP_DATABASE_URL": f"sqlite:///{tmp / 'shop.db'}",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     env.pop("SHOP_WORKERS", None)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(SERVICES_PY), "-m", "shop"], cwd=REPO, env=env, stdout=out, stderr=out
-        )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"shop exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if requests.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"shop did not become healthy:\n{log.read_text()[-3000:]}")
-            time.sleep(0.25)
-        yield Shop(url=url, token=token, log=log)
+        proc = start_shop(env, log)
+    except RuntimeError as exc:
+        pytest.fail(f"shop did not start: {exc}")
+    try:
+        yield Shop(url=f"http://127.0.0.1:{port}", token=token, log=log)
     finally:
         proc.terminate()
         try:

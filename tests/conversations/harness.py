@@ -30,11 +30,11 @@ from typing import Any
 
 import requests
 
-from tests.support import free_port, wait_http  # noqa: F401 - re-exported to the suites
+from tests.support import free_port, services_python, wait_http  # noqa: F401 - re-exported
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
-SERVICES_PYTHON = ROOT / ".venv-services" / "bin" / "python"
+SERVICES_PYTHON = services_python()
 
 
 @dataclass
