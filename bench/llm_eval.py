@@ -14,14 +14,12 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
-import requests
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,10 +28,9 @@ sys.path.insert(0, str(ROOT))
 from actions.grounding import format_reply, grounded_answer  # noqa: E402
 from actions.knowledge import default_retriever, load_passages  # noqa: E402
 from actions.llm_client import LLMClient, LLMConfig  # noqa: E402
-from tests.support import free_port  # noqa: E402
+from tests.support import free_port, start_service, stop  # noqa: E402
 
 DOC = ROOT / "docs" / "llm.md"
-SVC_PY = ROOT / ".venv-services" / "bin" / "python"
 
 
 @contextmanager
@@ -44,31 +41,11 @@ def llm_service(url: Optional[str]) -> Iterator[str]:
         return
     port = free_port()
     env = dict(os.environ, LLM_PORT=str(port), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    log = open(ROOT / "var" / "llm_bench_service.log", "w")  # noqa: SIM115 (lives with proc)
-    proc = subprocess.Popen([str(SVC_PY), "-m", "llm"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    proc = start_service("llm", env, ROOT / "var" / "llm_bench_service.log", str(port), 180)
     try:
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError("LLM service exited; see var/llm_bench_service.log")
-            try:
-                if requests.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.5)
-        else:
-            raise RuntimeError("LLM service did not become healthy in 180 s")
-        yield f"{base}/v1"
+        yield f"http://127.0.0.1:{port}/v1"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop(proc)
 
 
 def as_list(x: object) -> list[str]:

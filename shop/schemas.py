@@ -1,12 +1,19 @@
-"""Request bodies (strict: unknown fields and odd strings are refused) and documented answers."""
+"""Request bodies (strict: unknown fields and odd strings are refused), the cleaning of ids in
+paths and headers, and the documented answers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from shop.errors import invalid
+from shop.errors import ShopError, invalid, not_found
+
+
+def _is_id_char(ch: str) -> bool:
+    return ch.isprintable() and not ch.isspace() and not 0xD800 <= ord(ch) <= 0xDFFF
 
 
 def check_text(value: str) -> str:
@@ -20,44 +27,67 @@ def check_text(value: str) -> str:
 
 def check_id(value: str) -> str:
     """Ids are short printable tokens; anything else cannot name a record."""
-    for ch in value:
-        if not ch.isprintable() or ch.isspace() or 0xD800 <= ord(ch) <= 0xDFFF:
-            raise ValueError("id contains whitespace, control characters or invalid unicode")
+    if not all(_is_id_char(ch) for ch in value):
+        raise ValueError("id contains whitespace, control characters or invalid unicode")
     return value
+
+
+def _require_id(value: str, refusal: Callable[[], ShopError], max_length: int = 64) -> str:
+    """The id stripped; empty, too long or not a printable token raises `refusal()`."""
+    value = value.strip()
+    if not value or len(value) > max_length or not all(_is_id_char(ch) for ch in value):
+        raise refusal()
+    return value
+
+
+def clean_path_id(value: str, what: str) -> str:
+    """Path ids: malformed ones are simply unknown (404), never a crash."""
+    return _require_id(value, lambda: not_found(what))
+
+
+def clean_order_id(value: str) -> str:
+    """The one place order ids are normalised: `#W2611340` (`%23W2611340` in a URL),
+    `W2611340`, `w2611340` and `2611340` all name order `#W2611340`."""
+    canonical = clean_path_id(value, "Order").lstrip("#")
+    if canonical[:1] in ("w", "W"):
+        canonical = "W" + canonical[1:]
+    elif canonical.isdigit():
+        canonical = "W" + canonical
+    return "#" + canonical
+
+
+def clean_customer_header(value: str) -> str:
+    """X-Customer-Id as a customer id string, or a 422 saying it is missing/malformed."""
+    return _require_id(value, lambda: invalid(
+        "customer_id_required",
+        "Header X-Customer-Id must carry the user id of the identified customer."))
+
+
+def clean_idempotency_key(value: str | None) -> str | None:
+    """A client's Idempotency-Key (the header caps it at 255 characters)."""
+    return None if value is None else _require_id(value, lambda: invalid(
+        "invalid_idempotency_key",
+        "Idempotency-Key must be 1-255 printable characters without spaces."), max_length=255)
+
+
+def clean_lookup(value: str | None) -> str | None:
+    """Lookup query values are free text, but never control characters or broken unicode."""
+    try:
+        return value if value is None else check_text(value)
+    except ValueError:
+        raise invalid("validation_error", "Lookup values contain invalid characters.") from None
+
+
+def iso(moment: datetime | str) -> str:
+    """UTC timestamps with a `Z`, whether or not the database kept the time zone."""
+    if isinstance(moment, str):
+        return moment
+    text = moment.isoformat()
+    return text.replace("+00:00", "Z") if moment.tzinfo else text + "Z"
 
 
 Text = Annotated[str, AfterValidator(check_text)]
 Id = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(check_id)]
-
-
-def clean_path_id(value: str, what: str, max_length: int = 64) -> str:
-    """Path and query ids: malformed ones are simply unknown (404), never a crash."""
-    from shop.errors import not_found
-
-    value = value.strip()
-    try:
-        if not value or len(value) > max_length:
-            raise ValueError
-        check_id(value)
-        value.encode("utf-8")
-    except (ValueError, UnicodeError):
-        raise not_found(what) from None
-    return value
-
-
-def clean_header_id(value: str | None) -> str:
-    """X-Customer-Id as a customer id string, or a 422 saying it is missing/malformed."""
-    value = (value or "").strip()
-    try:
-        if not value or len(value) > 64:
-            raise ValueError
-        check_id(value)
-    except ValueError:
-        raise invalid(
-            "customer_id_required",
-            "Header X-Customer-Id must carry the user id of the identified customer.",
-        ) from None
-    return value
 
 
 class Strict(BaseModel):
@@ -119,6 +149,8 @@ class RatingIn(Strict):
 
 # ---------------------------------------------------------------- documented answers
 
+UtcTime = Annotated[str, BeforeValidator(iso), Field(description="ISO 8601, UTC")]
+
 
 class ErrorDetail(BaseModel):
     code: str
@@ -130,11 +162,12 @@ class ErrorOut(BaseModel):
 
 
 class Address(BaseModel):
+    # The seed's key order, which the JSON answers have always had.
     address1: str
     address2: str
     city: str
-    state: str
     country: str
+    state: str
     zip: str
 
 
@@ -233,22 +266,22 @@ class ShipmentOut(BaseModel):
 
 
 class HandoffOut(BaseModel):
-    id: str
-    status: str
+    id: str = Field(description='"ho_" and 16 hex digits')
+    status: str = Field(description='"open" when created')
     summary: str
     reason: str | None = None
-    user_id: str | None = None
+    user_id: str | None = Field(None, description="The customer concerned, if identified")
     conversation_id: str | None = None
-    created_at: str
+    created_at: UtcTime
 
 
 class RatingOut(BaseModel):
     id: int
-    conversation_id: str
-    rating: int
+    conversation_id: str = Field(description="Rasa's sender id; one rating each")
+    rating: int = Field(description="1 to 5")
     comment: str | None = None
-    customer_id: str | None = None
-    created_at: str
+    customer_id: str | None = Field(None, description="The identified shopper, if any")
+    created_at: UtcTime
 
 
 class RatingSummary(BaseModel):

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
-from shop.db import Order
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shop.db import Order, Shipment
+from shop.errors import not_found
+from shop.schemas import ShipmentOut
 
 CARRIERS = ("UPS", "FedEx", "USPS", "DHL Express")
 WAREHOUSES = (
@@ -48,7 +52,18 @@ def _event(moment: datetime, status: str, description: str, location: str) -> di
             "location": location}
 
 
-def shipment_view(tracking_id: str, order: Order) -> dict[str, Any]:
+def get_shipment(session: Session, tracking_id: str) -> ShipmentOut:
+    """The shipment's history; a tracking id of no order is unknown (404)."""
+    order_id = session.scalar(
+        select(Shipment.order_id).where(Shipment.tracking_id == tracking_id)
+    )
+    order = session.get(Order, order_id) if order_id else None
+    if order is None:
+        raise not_found("Shipment")
+    return shipment_view(tracking_id, order)
+
+
+def shipment_view(tracking_id: str, order: Order) -> ShipmentOut:
     """Carrier, current status and dated events for one tracking id of `order`."""
     h = hashlib.sha256(tracking_id.encode("utf-8")).digest()
     carrier = CARRIERS[h[0] % len(CARRIERS)]
@@ -84,7 +99,7 @@ def shipment_view(tracking_id: str, order: Order) -> dict[str, Any]:
             events.append(_event(delivered_at, "delivered",
                                  f"Delivered in {destination}", destination))
             status, delivered = "delivered", _stamp(delivered_at)
-    return {
+    return ShipmentOut.model_validate({
         "tracking_id": tracking_id,
         "carrier": carrier,
         "status": status,
@@ -93,4 +108,4 @@ def shipment_view(tracking_id: str, order: Order) -> dict[str, Any]:
         "estimated_delivery": estimated_delivery,
         "delivered_at": delivered,
         "events": events,
-    }
+    })

@@ -23,18 +23,35 @@ def services_python() -> Path:
     return Path(os.environ.get("SERVICES_PYTHON") or ROOT / ".venv-services" / "bin" / "python")
 
 
-def start_shop(env: dict[str, str], log: Path, timeout: float = 90) -> subprocess.Popen:
-    """``python -m shop`` with ``env`` (SHOP_PORT, SHOP_API_TOKEN, SHOP_DATABASE_URL...),
-    output to ``log``, in its own process group; returns once ``/health`` answers."""
+def start_service(module: str, env: dict[str, str], log: Path, port: str,
+                  timeout: float = 90) -> subprocess.Popen:
+    """``python -m <module>`` of the services venv (``shop``, ``llm``) with ``env``, output to
+    ``log``, in its own process group; returns once ``/health`` on ``port`` answers."""
     with open(log, "ab") as out:
-        proc = subprocess.Popen([str(services_python()), "-m", "shop"], cwd=ROOT, env=env,
+        proc = subprocess.Popen([str(services_python()), "-m", module], cwd=ROOT, env=env,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_http(f"http://127.0.0.1:{env['SHOP_PORT']}/health", timeout, proc)
+        wait_http(f"http://127.0.0.1:{port}/health", timeout, proc)
     except (RuntimeError, TimeoutError) as exc:
-        proc.kill()
+        stop(proc)
         raise RuntimeError(f"{exc}:\n{log.read_text(errors='replace')[-3000:]}") from exc
     return proc
+
+
+def start_shop(env: dict[str, str], log: Path, timeout: float = 90) -> subprocess.Popen:
+    """The real shop backend (SHOP_PORT, SHOP_API_TOKEN, SHOP_DATABASE_URL from ``env``)."""
+    return start_service("shop", env, log, env["SHOP_PORT"], timeout)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 10 s: nothing is left running."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
 
 
 def free_port() -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from actions import shop_client  # noqa: E402
-from tests.support import free_port, services_python, start_shop  # noqa: E402
+from tests.support import free_port, services_python, start_shop, stop  # noqa: E402
 
 # Seed customers used by the tests (shop/data/db.json).
 MOHAMED = {
@@ -84,12 +83,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     try:
         yield Shop(url=f"http://127.0.0.1:{port}", token=token, log=log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop(proc)
 
 
 @pytest.fixture(autouse=True)

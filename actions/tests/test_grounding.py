@@ -219,7 +219,7 @@ def test_empty_text_is_an_error(retriever):
 
 # ---------------------------------------------------------------- grounding
 def test_invented_duration_replaced_by_passage(retriever):
-    # what the unground model really said about card refunds (ARCHITECTURE.md)
+    # what the ungrounded model really said about card refunds (docs/llm.md)
     answer, _ = ask(retriever, "Credit card refunds take 2-5 business days.")
     assert answer.kind == "passage" and answer.title and answer.title.startswith("Refunds")
     assert "5 to 7 business days" in answer.text

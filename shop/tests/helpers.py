@@ -41,6 +41,17 @@ def other_variant(
     return None
 
 
+def short_gift_card(seed: dict[str, Any], order: Order
+                    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]] | None:
+    """A gift card of the customer, an item and a dearer variant the card cannot pay for."""
+    for gift in methods(seed, order["user_id"], "gift_card"):
+        for item in order["items"]:
+            new = other_variant(seed, item, cheaper=False)
+            if new and gift["balance"] < new["price"] - item["price"]:
+                return gift, item, new
+    return None
+
+
 def find_order(seed: dict[str, Any], status: str, pred: Callable[[Order], bool] | None = None,
                skip: int = 0) -> Order:
     for order in seed["orders"].values():

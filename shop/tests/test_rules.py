@@ -1,4 +1,4 @@
-"""Every rule of RETAIL_RULES.md on SQLite and PostgreSQL; refusals change nothing."""
+"""Every rule of docs/retail-rules.md on SQLite and PostgreSQL; refusals change nothing."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from shop.tests.helpers import (
     other_variant,
     paid_with,
     path,
+    short_gift_card,
     snapshot,
     someone_else,
     who,
@@ -335,27 +336,22 @@ def test_modify_items_refusals(client: Any, seed: dict[str, Any]) -> None:
         assert_refused(client, r, status, uid, oid, before, code)
 
 
-def test_modify_items_gift_card_must_cover(client: Any, seed: dict[str, Any]) -> None:
-    def ok(o: dict[str, Any]) -> bool:
-        gifts = methods(seed, o["user_id"], "gift_card")
-        return any(
-            g["balance"] < v["price"] - i["price"]
-            for g in gifts for i in o["items"]
-            for v in [other_variant(seed, i, cheaper=False)] if v
-        )
-    order = find_order(seed, "pending", ok)
+def _refused_for_short_gift_card(client: Any, seed: dict[str, Any], order: dict[str, Any],
+                                 action: str) -> None:
+    found = short_gift_card(seed, order)
+    assert found is not None
+    gift, item, new = found
     uid, oid = order["user_id"], order["order_id"]
-    for gift in methods(seed, uid, "gift_card"):
-        for item in order["items"]:
-            new = other_variant(seed, item, cheaper=False)
-            if new and gift["balance"] < new["price"] - item["price"]:
-                before = snapshot(client, uid, oid)
-                r = client.post(path(oid, "items"), json={
-                    "item_ids": [item["item_id"]], "new_item_ids": [new["item_id"]],
-                    "payment_method_id": gift["id"]}, headers=who(uid))
-                assert_refused(client, r, 409, uid, oid, before,
-                               "insufficient_gift_card_balance")
-                return
+    before = snapshot(client, uid, oid)
+    r = client.post(path(oid, action), json={
+        "item_ids": [item["item_id"]], "new_item_ids": [new["item_id"]],
+        "payment_method_id": gift["id"]}, headers=who(uid))
+    assert_refused(client, r, 409, uid, oid, before, "insufficient_gift_card_balance")
+
+
+def test_modify_items_gift_card_must_cover(client: Any, seed: dict[str, Any]) -> None:
+    order = find_order(seed, "pending", lambda o: short_gift_card(seed, o) is not None)
+    _refused_for_short_gift_card(client, seed, order, "items")
 
 
 # ---------------------------------------------------------------- return
@@ -487,22 +483,11 @@ def test_exchange_refusals(client: Any, seed: dict[str, Any]) -> None:
 
 def test_exchange_gift_card_must_cover_positive_difference(client: Any,
                                                            seed: dict[str, Any]) -> None:
-    for order in seed["orders"].values():
-        if order["status"] != "delivered":
-            continue
-        for gift in methods(seed, order["user_id"], "gift_card"):
-            for item in order["items"]:
-                new = other_variant(seed, item, cheaper=False)
-                if new and gift["balance"] < new["price"] - item["price"]:
-                    uid, oid = order["user_id"], order["order_id"]
-                    before = snapshot(client, uid, oid)
-                    r = client.post(path(oid, "exchange"), json={
-                        "item_ids": [item["item_id"]], "new_item_ids": [new["item_id"]],
-                        "payment_method_id": gift["id"]}, headers=who(uid))
-                    assert_refused(client, r, 409, uid, oid, before,
-                                   "insufficient_gift_card_balance")
-                    return
-    pytest.skip("no such case in the seed")
+    try:
+        order = find_order(seed, "delivered", lambda o: short_gift_card(seed, o) is not None)
+    except LookupError:
+        pytest.skip("no such case in the seed")
+    _refused_for_short_gift_card(client, seed, order, "exchange")
 
 
 # ---------------------------------------------------------------- customer address, handoffs

@@ -1,0 +1,107 @@
+"""Typed dependencies of the routes: the database, the caller, and ids cleaned on the way in.
+
+The id and header types validate with `ShopError.as_validation`, so a malformed id is still a
+404 (or a 422 with our code) but never hides a malformed body, as when routes checked them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Header, Path, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import AfterValidator
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from shop.config import Settings
+from shop.db import make_engine, write_engine
+from shop.errors import ShopError
+from shop.schemas import (
+    clean_customer_header,
+    clean_idempotency_key,
+    clean_order_id,
+    clean_path_id,
+)
+
+T = TypeVar("T")
+
+
+class Store:
+    """The database handles of one app instance."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine: Engine = make_engine(settings.database_url)
+        self.writer: Engine = write_engine(self.engine)
+
+    def read(self) -> Session:
+        """A session for one read (open and closed in the same worker thread)."""
+        return Session(self.engine, expire_on_commit=False)
+
+    async def query(self, read: Callable[..., T], *args: Any) -> T:
+        """``read(session, *args)`` in one trip to the thread pool, session open to close.
+
+        Routes are ``async`` and await this: the database never blocks the event loop, and
+        FastAPI then checks the answer against its model on the loop, where a ``def`` route
+        would cost a second trip to the pool for that.
+        """
+
+        def work() -> T:
+            with self.read() as session:
+                return read(session, *args)
+
+        return await run_in_threadpool(work)
+
+
+async def get_store(request: Request) -> Store:
+    """Async: an attribute read needs no trip to the thread pool."""
+    return request.app.state.store
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+
+def refusing(clean: Callable[[T], T]) -> AfterValidator:
+    """Run `clean` as a validator; its ShopError becomes a validation error of our own type."""
+
+    def validate(value: T) -> T:
+        try:
+            return clean(value)
+        except ShopError as exc:
+            raise exc.as_validation() from None
+
+    return AfterValidator(validate)
+
+
+def path_id(what: str) -> AfterValidator:
+    return refusing(partial(clean_path_id, what=what))
+
+
+async def get_caller(
+    x_customer_id: Annotated[
+        str,
+        Header(alias="X-Customer-Id", min_length=1, max_length=64,
+               description="user_id of the identified customer; other customers' data is a 404"),
+        refusing(clean_customer_header),
+    ],
+) -> str:
+    """The identified customer every customer and order call is scoped to."""
+    return x_customer_id
+
+
+Caller = Annotated[str, Depends(get_caller)]
+IdemKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=255,
+           description="A repeated key returns the first result and changes nothing again"),
+    refusing(clean_idempotency_key),
+]
+OrderId = Annotated[str, Path(), refusing(clean_order_id)]
+CustomerId = Annotated[str, Path(), path_id("Customer")]
+ProductId = Annotated[str, Path(), path_id("Product")]
+TrackingId = Annotated[str, Path(), path_id("Shipment")]
+HandoffId = Annotated[str, Path(), path_id("Handoff")]
