@@ -51,7 +51,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 
 
 
-.PHONY: bench-nlu pytest-reliability reliability load bench-turns report eval-llm bench-llm bench-shop nlu-cv lookups help install train run shop shop-reset llm actions rasa web shell test lint validate \
+.PHONY: bench-actions bench-nlu pytest-reliability reliability load bench-turns report eval-llm bench-llm bench-shop nlu-cv lookups help install train run shop shop-reset llm actions rasa web shell test lint validate \
         pytest pytest-services pytest-assistant test-stories test-nlu bench clean
 
 help:  ## list the targets
@@ -165,10 +165,13 @@ test: lint validate train test-stories test-nlu pytest pytest-reliability  ## ev
 	@echo "make test: all checks passed"
 
 # ---------------------------------------------------------------- misc
-bench: bench-shop bench-llm bench-turns  ## every benchmark (numbers printed and written to docs/)
+bench: bench-shop bench-actions bench-llm bench-turns  ## every benchmark (numbers printed and written to docs/)
 
 bench-llm: train  ## decode tokens/s vs the memory-bandwidth bound, RSS, fallback turns over REST (1, 2, 8 shoppers) -> docs/llm.md
 	$(PY) bench/llm_bench.py
+
+bench-actions: install  ## the action server's time and shop requests per order/change turn (BEFORE=<checkout> for a comparison) -> docs/benchmarks.md
+	$(PY) bench/action_turns.py --rounds 50 $(if $(BEFORE),&& $(PY) bench/action_turns.py --rounds 50 --repo $(BEFORE))
 
 bench-shop: install  ## shop latency/throughput at concurrency 16 -> docs/shop.md
 	$(SVC_PY) bench/shop_bench.py --seconds 10
