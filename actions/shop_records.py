@@ -10,7 +10,7 @@ missing keys or other shapes, and an answer that breaks the contract is one type
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple
 
 
 class MalformedRecord(ValueError):
@@ -47,18 +47,27 @@ def _options(data: Mapping[str, Any]) -> Dict[str, str]:
     return {str(k): str(v) for k, v in _mapping(data.get("options") or {}, "options").items()}
 
 
+class _TextRecord:
+    """A record whose fields are all text, parsed with every missing field empty."""
+
+    what: ClassVar[str] = "record"
+
+    @classmethod
+    def parse(cls, data: Any) -> Any:
+        return cls(**_strings(cls, data, cls.what))
+
+
 @dataclass(frozen=True)
-class Address:
+class Address(_TextRecord):
+    """A shipping or default address, in the shop's fields (country: "USA")."""
+
+    what = "address"
     address1: str
     address2: str
     city: str
     state: str
     country: str
     zip: str
-
-    @classmethod
-    def parse(cls, data: Any) -> Address:
-        return cls(**_strings(cls, data, "address"))
 
     def as_body(self) -> Dict[str, str]:
         """The request body of the shop's address endpoints."""
@@ -223,15 +232,12 @@ class Customer:
 
 
 @dataclass(frozen=True)
-class TrackingEvent:
+class TrackingEvent(_TextRecord):
     time: str
     status: str
     description: str
     location: str
-
-    @classmethod
-    def parse(cls, data: Any) -> TrackingEvent:
-        return cls(**_strings(cls, data, "tracking event"))
+    what = "tracking event"  # in error messages
 
 
 @dataclass(frozen=True)

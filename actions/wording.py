@@ -201,52 +201,45 @@ def order_button(order: Order, intent: str = "order_status") -> Button:
     return button(order_label(order), intent, order_id=order.order_id)
 
 
+# Why an order can't get a change, by status: the text ({oid}: the order, {done}: "cancelled",
+# "returned", "changed"...) and the buttons (title, intent) for what can be done instead.
+_REFUSALS: Dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "processed": (
+        "Order {oid} is already being prepared in our warehouse, so it can no longer be {done}. "
+        "You can track it, and once it's delivered you can return or exchange items.",
+        (("Track it", "track_order"),)),
+    "delivered": (
+        "Order {oid} has already been delivered, so it can't be {done} any more — but you can "
+        "return or exchange its items.",
+        (("Return items", "return_order"), ("Exchange items", "exchange_order"))),
+    "pending": (
+        "Order {oid} hasn't been delivered yet, so its items can't be {done} yet. While it's "
+        "pending you can cancel it or change its items, address or payment.",
+        (("Cancel it", "cancel_order"), ("Change its items", "modify_order"))),
+    "pending (item modified)": (
+        "The items of order {oid} were already changed once, so it can no longer be {done} or "
+        "modified. Once it's delivered you can return or exchange items.", ()),
+    "return requested": ("A return was already requested for order {oid}; returns and "
+                         "exchanges are possible once per order.", ()),
+    "exchange requested": ("An exchange was already requested for order {oid}; returns and "
+                           "exchanges are possible once per order.", ()),
+    "cancelled": ("Order {oid} is cancelled, which is final.", ()),
+}
+
+
 def refusal(order: Order, change_type: str, done_word: str) -> tuple[str, List[Button]]:
     """Plain words for why ``order`` can't get this change, and buttons for what can be done.
 
     ``done_word`` completes "can no longer be …" ("cancelled", "returned", "changed").
     """
     oid, status = order.order_id, order.status
-    track = button("Track it", "track_order", order_id=oid)
     if change_type == "payment" and status == "pending":
         return (
             f"Order {oid} was paid with more than one payment method, so its payment can't be "
             "switched. A human agent can help with that.",
             [button("Talk to a human agent", "request_human")],
         )
-    if status == "processed":
-        return (
-            f"Order {oid} is already being prepared in our warehouse, so it can no longer be "
-            f"{done_word}. You can track it, and once it's delivered you can return or exchange "
-            "items.",
-            [track],
-        )
-    if status == "delivered":
-        return (
-            f"Order {oid} has already been delivered, so it can't be {done_word} any more — "
-            "but you can return or exchange its items.",
-            [button("Return items", "return_order", order_id=oid),
-             button("Exchange items", "exchange_order", order_id=oid)],
-        )
-    if status == "pending":
-        return (
-            f"Order {oid} hasn't been delivered yet, so its items can't be {done_word} yet. "
-            "While it's pending you can cancel it or change its items, address or payment.",
-            [button("Cancel it", "cancel_order", order_id=oid),
-             button("Change its items", "modify_order", order_id=oid)],
-        )
-    if status == "pending (item modified)":
-        return (
-            f"The items of order {oid} were already changed once, so it can no longer be "
-            f"{done_word} or modified. Once it's delivered you can return or exchange items.",
-            [],
-        )
-    if status in ("return requested", "exchange requested"):
-        return (
-            f"A {status.split()[0]} was already requested for order {oid}; returns and "
-            "exchanges are possible once per order.",
-            [],
-        )
-    if status == "cancelled":
-        return f"Order {oid} is cancelled, which is final.", []
-    return f"Order {oid} is {status or 'in a state'} where it can't be {done_word}.", []
+    text, offers = _REFUSALS.get(status, (
+        "Order {oid} is " + (status or "in a state") + " where it can't be {done}.", ()))
+    return (text.format(oid=oid, done=done_word),
+            [button(title, intent, order_id=oid) for title, intent in offers])
