@@ -23,16 +23,25 @@ TRACKER_DB_URL ?= sqlite:///var/tracker.db
 LOCK_STORE_URL ?=
 SHOP_API_TOKEN ?=
 RASA_AUTH_TOKEN ?=
+ACTIONS_HOST ?= 127.0.0.1
+# An .env older than the action server's secret has none: one per `make` run (Rasa and the
+# action server started by it share it).
+ifeq ($(strip $(ACTIONS_TOKEN)),)
+ACTIONS_TOKEN := $(shell od -An -tx1 -N18 /dev/urandom | tr -d ' \n')
+endif
 # Every other setting of .env reaches the processes too (exported), still behind the shell's.
 export $(shell sed -nE 's/^([A-Za-z_][A-Za-z0-9_]*) \?=.*/\1/p' var/env.mk 2>/dev/null)
 export RASA_PORT ACTIONS_PORT SHOP_PORT SHOP_URL LLM_PORT LLM_BASE_URL LLM_MODEL LLM_API_KEY \
-       WEB_PORT WEB_ORIGIN SHOP_DATABASE_URL TRACKER_DB_URL LOCK_STORE_URL SHOP_API_TOKEN RASA_AUTH_TOKEN
+       WEB_PORT WEB_ORIGIN SHOP_DATABASE_URL TRACKER_DB_URL LOCK_STORE_URL SHOP_API_TOKEN RASA_AUTH_TOKEN \
+       ACTIONS_HOST ACTIONS_TOKEN
 # Nothing ever tries a model hub: every model comes from an installed package.
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONDONTWRITEBYTECODE := 1
+# Rasa's usage telemetry stays off: nothing about conversations leaves the machine.
+export RASA_TELEMETRY_ENABLED := false
 
 # ---------------------------------------------------------------- environments
 PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
@@ -51,7 +60,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 
 
 
-.PHONY: bench-actions bench-nlu pytest-reliability reliability load bench-turns report eval-llm bench-llm bench-shop nlu-cv lookups help install train run shop shop-reset llm actions rasa web shell test lint validate \
+.PHONY: pytest-security bench-actions bench-nlu pytest-reliability reliability load bench-turns report eval-llm bench-llm bench-shop nlu-cv lookups help install train run shop shop-reset llm actions rasa web shell test lint validate \
         pytest pytest-services pytest-assistant test-stories test-nlu bench clean
 
 help:  ## list the targets
@@ -114,12 +123,12 @@ web: install  ## the shopper web chat page on WEB_PORT
 	$(PY) -m web
 
 actions: install  ## the action server (rasa-sdk) on ACTIONS_PORT
-	$(RASA) run actions --actions actions --port $(ACTIONS_PORT)
+	SANIC_HOST=$(ACTIONS_HOST) $(RASA) run actions --actions actions --port $(ACTIONS_PORT)
 
 rasa: install models/.latest  ## the Rasa server (REST + socket.io) on RASA_PORT
 	$(RASA) run --model models --endpoints endpoints.yml --credentials credentials.yml \
 	  --port $(RASA_PORT) --cors "$(WEB_ORIGIN)" \
-	  $(if $(strip $(RASA_AUTH_TOKEN)),--enable-api --auth-token "$(RASA_AUTH_TOKEN)")
+	  $(if $(strip $(RASA_AUTH_TOKEN)),--enable-api --auth-token="$(RASA_AUTH_TOKEN)")
 
 shell: install models/.latest  ## talk to the assistant in the terminal (needs `make actions` for custom actions)
 	$(RASA) shell --model models --endpoints endpoints.yml
@@ -161,7 +170,7 @@ pytest-services: install  ## shop backend and LLM service suites (services venv)
 pytest-assistant: train  ## actions, whole conversations over REST, browser test (Rasa venv)
 	$(PY) -m pytest $(PYTEST) addons/tests actions/tests report/tests tests/test_nlu_data.py tests/test_make_env.py tests/conversations web/tests
 
-test: lint validate train test-stories test-nlu pytest pytest-reliability  ## everything CI runs
+test: lint validate train test-stories test-nlu pytest pytest-reliability pytest-security  ## everything CI runs
 	@echo "make test: all checks passed"
 
 # ---------------------------------------------------------------- misc
@@ -178,6 +187,9 @@ bench-shop: install  ## shop latency/throughput at concurrency 16 -> docs/shop.m
 
 pytest-reliability: train  ## faults, bad input (2,000 messages), authorization, persistence (SIGKILL) against the real stack
 	$(PY) -m pytest $(PYTEST) tests/reliability
+
+pytest-security: train  ## attacks from outside against the real stack (action server, sessions, settings) -> docs/security.md
+	$(PY) -m pytest $(PYTEST) tests/security
 
 reliability: pytest-reliability  ## the reliability suite, summary -> docs/reliability.md
 	$(PY) -m tests.reliability.report

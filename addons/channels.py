@@ -24,18 +24,24 @@ Used by ``RestInput`` below (``POST /webhooks/rest/webhook``, same URL and name 
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
+import re
 import unicodedata
 from typing import Any, Awaitable, Callable, Dict, Optional
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from rasa.core.channels.rest import RestInput as RasaRestInput
-from sanic import Blueprint
+from sanic import Blueprint, response
 from sanic.request import Request
+from sanic.response import HTTPResponse
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_MESSAGE_CHARS = 2000
+MAX_SENDER_CHARS = 128
+SENDER_RE = re.compile(rf"[A-Za-z0-9_.:@\-]{{1,{MAX_SENDER_CHARS}}}")
+MAX_METADATA_BYTES = 4096
 TOO_LONG_TEXT = (
     "That message is too long for me (over {limit:,} characters). Please send a shorter "
     "message, or ask for a human agent."
@@ -173,7 +179,36 @@ class RestInput(RasaRestInput):
         return cls(max_chars_from(credentials))
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        return super().blueprint(guard_messages(on_new_message, self.max_message_chars))
+        blueprint = super().blueprint(guard_messages(on_new_message, self.max_message_chars))
+
+        @blueprint.middleware("request")
+        async def refuse_unaddressed(request: Request) -> Optional[HTTPResponse]:
+            return self.refusal(request)
+
+        return blueprint
+
+    def refusal(self, request: Request) -> Optional[HTTPResponse]:
+        """A 4xx for a message nobody could answer safely; None for one that may go on.
+
+        Without a ``sender`` Rasa serves its fixed ``default`` conversation, which every such
+        client would share (an identified shopper's orders shown to another); an oversized
+        ``metadata`` would be stored and re-sent to the action server on every turn.
+        """
+        if request.method != "POST":
+            return None
+        body = self._body(request)
+        if not body:
+            return None  # not a JSON object: answered "I didn't get any text" (no sender used)
+        sender = body.get("sender")
+        if not isinstance(sender, str) or not SENDER_RE.fullmatch(sender):
+            return response.json({"error": "sender_required", "message": (
+                "Each request needs a \"sender\": the id of its own conversation (1 to "
+                f"{MAX_SENDER_CHARS} letters, digits, '-', '_', '.', ':' or '@').")}, status=400)
+        metadata = body.get("metadata")
+        if metadata is not None and len(json.dumps(metadata)) > MAX_METADATA_BYTES:
+            return response.json({"error": "metadata_too_large", "message": (
+                f"\"metadata\" is limited to {MAX_METADATA_BYTES:,} bytes of JSON.")}, status=413)
+        return None
 
     @staticmethod
     def _body(request: Request) -> Dict[str, Any]:

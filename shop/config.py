@@ -13,6 +13,9 @@ DEFAULT_DATABASE_URL = "sqlite:///var/shop.db"
 MAX_BODY_BYTES = 64 * 1024
 
 
+PLACEHOLDER_PREFIX = "change-me"  # the values of .env.example: public, so no secret
+
+
 class ConfigError(RuntimeError):
     """A setting is missing or wrong: the server refuses to start rather than run unsafely."""
 
@@ -50,10 +53,11 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         token = os.environ.get("SHOP_API_TOKEN", "").strip()
-        if not token:
+        if not token or token.startswith(PLACEHOLDER_PREFIX):
             raise ConfigError(
-                "SHOP_API_TOKEN is not set: the shop backend refuses to start without a bearer "
-                "token (set it in .env or the shell; `make install` writes a random one)."
+                "SHOP_API_TOKEN is not set (or is the placeholder of .env.example): the shop "
+                "backend refuses to start without a secret bearer token (set it in .env or the "
+                "shell; `make install` writes a random one)."
             )
         try:
             port = int(os.environ.get("SHOP_PORT", "8000"))

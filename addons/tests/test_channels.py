@@ -201,6 +201,25 @@ def test_rest_channel_answers_malformed_requests_with_a_json_list(request_: Fake
     assert rasa.seen == []
 
 
+@pytest.mark.parametrize("body, status", [
+    ({"message": "hi"}, 400), ({"sender": "", "message": "hi"}, 400),
+    ({"sender": "a b", "message": "hi"}, 400), ({"sender": 7, "message": "hi"}, 400),
+    ({"sender": "s" * 129, "message": "hi"}, 400),
+    ({"sender": "s1", "message": "hi", "metadata": {"x": "y" * 5000}}, 413),
+    ({"sender": "s1", "message": "hi"}, None),
+    ({"sender": "web:7f3a-b_2.x@shop", "message": ""}, None),
+    ({"sender": "s1", "message": "hi", "metadata": {"page": "/help"}}, None),
+], ids=["missing", "empty", "space", "number", "too-long", "big-metadata", "ok", "ok-chars",
+        "ok-metadata"])
+def test_rest_channel_refuses_requests_without_their_own_sender(body: Any, status: Any) -> None:
+    request = FakeRequest(body)
+    request.method = "POST"
+    refused = RestInput().refusal(request)
+    assert (refused.status if refused is not None else None) == status
+    if refused is not None:
+        assert json.loads(refused.body)["message"]
+
+
 # ---------------------------------------------------------------- configuration
 def test_credentials_use_the_guarded_channels() -> None:
     channels = create_http_input_channels(None, str(REPO / "credentials.yml"))

@@ -115,7 +115,8 @@ class Stack:
             str(VENV_BIN / "rasa"), "run", "--model", str(self.model),
             "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
             "--port", self.env["RASA_PORT"], "--enable-api",
-            "--auth-token", self.env["RASA_AUTH_TOKEN"],
+            # one argument: a token may start with "-", which argparse would take for an option
+            f"--auth-token={self.env['RASA_AUTH_TOKEN']}",
         ])
         # HARNESS_RASA_TIMEOUT: more than the default 180 s on a machine busy with training
         timeout = float(os.environ.get("HARNESS_RASA_TIMEOUT") or 180)
@@ -217,6 +218,9 @@ def build_env(workdir: Path) -> dict[str, str]:
         "SHOP_DATABASE_URL": f"sqlite:///{workdir / 'shop.db'}",
         "SHOP_API_TOKEN": secrets.token_urlsafe(16),
         "ACTIONS_PORT": str(actions_port),
+        "ACTIONS_TOKEN": secrets.token_urlsafe(16),
+        "SANIC_HOST": "127.0.0.1",  # the action server: only this machine
+        "RASA_TELEMETRY_ENABLED": "false",
         "RASA_PORT": str(rasa_port),
         "RASA_AUTH_TOKEN": secrets.token_urlsafe(16),
         "TRACKER_DB_URL": f"sqlite:///{workdir / 'tracker.db'}",

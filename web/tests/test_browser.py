@@ -34,6 +34,7 @@ from tests.support import free_port
 from web.server import make_server
 
 REPO = Path(__file__).resolve().parents[2]
+ACTIONS_TOKEN = secrets.token_urlsafe(16)  # the action server's shared secret (endpoints.yml)
 RESULTS = REPO / "results"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -146,6 +147,7 @@ class ActionServer(ChildServer):
             workdir,
             [str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(self.port)],
             {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(REPO), "SHOP_URL": shop.url,
+             "ACTIONS_TOKEN": ACTIONS_TOKEN, "SANIC_HOST": "127.0.0.1",
              "SHOP_API_TOKEN": shop.token, "LLM_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
              "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
             f"http://127.0.0.1:{self.port}/health",
@@ -172,6 +174,8 @@ class RasaServer:
             "PYTHONPATH": str(REPO),
             "RASA_PORT": str(port),
             "ACTIONS_PORT": str(actions_port),
+            "ACTIONS_TOKEN": ACTIONS_TOKEN,
+            "RASA_TELEMETRY_ENABLED": "false",
             "TRACKER_DB_URL": f"sqlite:///{self.tracker_db}",
             "LOCK_STORE_URL": "",
         }
