@@ -117,11 +117,14 @@ class ChatModel:
               response_format: Optional[dict], deadline: Deadline) -> dict[str, Any]:
         from llama_cpp import LogitsProcessorList
 
+        # With a grammar (response_format) the deadline must not force end-of-sequence: where
+        # the grammar allows no end there, llama.cpp finds no token to sample and aborts the
+        # whole process (GGML_ASSERT in llama_sampler_sample). max_tokens bounds those answers.
+        processors = None if response_format else LogitsProcessorList([deadline])
         return dict(messages=messages, max_tokens=max_tokens, temperature=temperature,
                     top_p=top_p, top_k=0 if temperature > 0 else 1, min_p=0.0,
                     repeat_penalty=1.0, stop=stop or [], seed=seed,
-                    response_format=response_format,
-                    logits_processor=LogitsProcessorList([deadline]))
+                    response_format=response_format, logits_processor=processors)
 
     def _acquire(self, queue_wait: float) -> None:
         if not self.lock.acquire(timeout=max(0.0, queue_wait)):

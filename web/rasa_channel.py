@@ -8,6 +8,8 @@ bot reply is emitted to an empty room: the page never hears back (Rasa logs
 This subclass re-registers the ``session_request`` handler with the ``await``; everything
 else (events, paths, JWT, metadata, the output channel and its name) is Rasa's own.
 
+A socket from a page of another origin than ``WEB_ORIGIN`` is refused at ``connect``.
+
 It also answers every message the way the REST channel does (``addons/channels.py``): a message
 over ``max_message_chars`` (2,000 by default) is not processed and the shopper is asked for a
 shorter one, a message without text gets "I didn't get any text", and a turn that failed
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import uuid
 from typing import Any, Awaitable, Callable, Dict, Optional
 
@@ -36,6 +39,23 @@ from sanic import Blueprint
 from addons.channels import DEFAULT_MAX_MESSAGE_CHARS, guard_messages, max_chars_from
 
 logger = logging.getLogger(__name__)
+DEFAULT_WEB_ORIGIN = "http://localhost:8080"  # as in the Makefile and .env.example
+LOOPBACK_NAMES = ("localhost", "127.0.0.1")
+
+
+def page_origins() -> set[str]:
+    """The origins of the chat page (``WEB_ORIGIN``, comma-separated); on loopback both names
+    of this machine, since a shopper may type either."""
+    origins = set()
+    for origin in (os.environ.get("WEB_ORIGIN") or DEFAULT_WEB_ORIGIN).split(","):
+        origin = origin.strip().rstrip("/")
+        if not origin:
+            continue
+        origins.add(origin)
+        for name in LOOPBACK_NAMES:
+            if f"//{name}:" in origin or origin.endswith(f"//{name}"):
+                origins.update(origin.replace(name, other) for other in LOOPBACK_NAMES)
+    return origins
 
 
 class SocketIOInput(RasaSocketIOInput):
@@ -60,6 +80,19 @@ class SocketIOInput(RasaSocketIOInput):
         )
         sio = self.sio
         assert sio is not None  # set by the parent's blueprint()
+        allowed = page_origins()
+        rasa_connect = sio.handlers[self.namespace or "/"]["connect"]
+
+        @sio.on("connect", namespace=self.namespace)
+        async def connect(sid: str, environ: Dict[str, Any], auth: Optional[Dict] = None) -> bool:
+            """Only the shop's own page may open a socket: a page elsewhere that a shopper
+            visits could otherwise talk to the assistant in the shopper's name (cross-site
+            WebSocket hijacking). Clients that send no Origin (not browsers) are not affected."""
+            origin = environ.get("HTTP_ORIGIN")
+            if origin and origin.rstrip("/") not in allowed:
+                logger.warning("socket.io connection refused: origin %s is not WEB_ORIGIN", origin)
+                return False
+            return await rasa_connect(sid, environ, auth)
 
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: str, data: Optional[dict[str, Any]]) -> None:

@@ -178,6 +178,24 @@ def test_real_model_follows_a_json_schema(real_client):
     assert value["order_id"].startswith("#W") and len(value["order_id"]) == 9
 
 
+def test_real_model_schema_answer_past_its_time_budget_does_not_crash(real_client):
+    """A JSON-schema answer whose time budget (and its sentence grace) runs out mid-string: the
+    grammar decides where it may end, so the budget must not force end-of-sequence there —
+    llama.cpp found no token to sample and aborted the whole process (seen in CI under load).
+    max_tokens bounds the answer instead, and it stays valid JSON."""
+    schema = {"type": "object", "additionalProperties": False, "required": ["summary"],
+              "properties": {"summary": {"type": "string", "maxLength": 400}}}
+    body = {"max_tokens": 120, "max_time": 0.001, "messages": [
+        {"role": "user", "content": "Summarise in detail, in one long sentence without full "
+         "stops, every step of returning a pair of shoes to an online shop"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "r", "schema": schema}}}
+    resp = real_client.post("/v1/chat/completions", json=body)
+    assert resp.status_code == 200, resp.text
+    choice = resp.json()["choices"][0]
+    assert choice["finish_reason"] in ("stop", "length")
+    assert real_client.get("/health").status_code == 200  # the process is still there
+
+
 def test_real_model_time_budget_and_a_waiting_request(real_client):
     """A long answer stops at max_time with finish_reason "length"; a second request sent
     meanwhile waits for the model and is answered, not dropped."""

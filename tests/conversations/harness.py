@@ -221,6 +221,7 @@ def build_env(workdir: Path) -> dict[str, str]:
         "ACTIONS_TOKEN": secrets.token_urlsafe(16),
         "SANIC_HOST": "127.0.0.1",  # the action server: only this machine
         "RASA_TELEMETRY_ENABLED": "false",
+        "WEB_ORIGIN": env.get("WEB_ORIGIN") or "http://localhost:8080",
         "RASA_PORT": str(rasa_port),
         "RASA_AUTH_TOKEN": secrets.token_urlsafe(16),
         "TRACKER_DB_URL": f"sqlite:///{workdir / 'tracker.db'}",

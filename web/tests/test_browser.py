@@ -176,6 +176,7 @@ class RasaServer:
             "ACTIONS_PORT": str(actions_port),
             "ACTIONS_TOKEN": ACTIONS_TOKEN,
             "RASA_TELEMETRY_ENABLED": "false",
+            "WEB_ORIGIN": origin,  # the socket.io channel accepts sockets from this page only
             "TRACKER_DB_URL": f"sqlite:///{self.tracker_db}",
             "LOCK_STORE_URL": "",
         }
