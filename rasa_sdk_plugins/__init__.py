@@ -41,14 +41,15 @@ def init_hooks(manager: pluggy.PluginManager) -> None:
 
 
 def expected_secret() -> str:
+    """``ACTIONS_TOKEN``; a missing one or the public placeholder stops the server."""
     token = os.environ.get("ACTIONS_TOKEN", "").strip()
-    if not token or token.startswith(PLACEHOLDER_PREFIX):
-        raise MissingSecret(
-            "ACTIONS_TOKEN is not set (or is the placeholder of .env.example): the action server "
-            "refuses to start without the secret Rasa sends (set it in .env or the shell; "
-            "`make install` writes a random one)."
-        )
-    return token
+    if token and not token.startswith(PLACEHOLDER_PREFIX):
+        return token
+    raise MissingSecret(
+        "ACTIONS_TOKEN is not set (or is the placeholder of .env.example): the action server "
+        "refuses to start without the secret Rasa sends (set it in .env or the shell; "
+        "`make install` writes a random one)."
+    )
 
 
 def refusal(request: Request, token: str) -> HTTPResponse | None:
