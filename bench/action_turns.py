@@ -104,7 +104,7 @@ def main() -> None:
     from tests.support import free_port, start_shop
 
     tmp = Path(tempfile.mkdtemp(prefix="action-turns-"))
-    port, token = free_port(), secrets.token_urlsafe(16)
+    port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "SHOP_PORT": str(port), "SHOP_API_TOKEN": token,
            "SHOP_DATABASE_URL": f"sqlite:///{tmp / 'shop.db'}"}
     shop = start_shop(env, tmp / "shop.log")

@@ -14,7 +14,8 @@ def main(example: str = ".env.example", target: str = ".env") -> None:
     for line in Path(example).read_text().splitlines():
         name = line.split("=", 1)[0]
         if name in SECRETS:
-            line = f"{name}={secrets.token_urlsafe(24)}"
+            # hex: a secret never starts with "-", which a command line would take for an option
+            line = f"{name}={secrets.token_hex(24)}"
         lines.append(line)
     Path(target).write_text("\n".join(lines) + "\n")
     print(f"wrote {target} with new random secrets", file=sys.stderr)

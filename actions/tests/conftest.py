@@ -66,7 +66,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
         pytest.skip(f"{services_python()} missing: run `make install`")
     tmp = tmp_path_factory.mktemp("shop")
     port = free_port()
-    token = secrets.token_urlsafe(24)
+    token = secrets.token_hex(24)
     log = tmp / "shop.log"
     env = {
         **os.environ,

@@ -162,7 +162,7 @@ def test_report_command_with_ratings_from_the_shop(tracker_db: str, shop: Any,  
     client.close()
     out, numbers = tmp_path / "out" / "report.html", tmp_path / "report.json"
     code = main(["--tracker-db-url", tracker_db, "--shop-url", shop.url,
-                 "--shop-token", shop.token, "--out", str(out), "--json", str(numbers)])
+                 f"--shop-token={shop.token}", "--out", str(out), "--json", str(numbers)])
     assert code == 0
     data = json.loads(numbers.read_text())
     assert data["conversations"] == 4 and data["handoff_rate"] == 0.25

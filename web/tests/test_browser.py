@@ -34,7 +34,7 @@ from tests.support import free_port
 from web.server import make_server
 
 REPO = Path(__file__).resolve().parents[2]
-ACTIONS_TOKEN = secrets.token_urlsafe(16)  # the action server's shared secret (endpoints.yml)
+ACTIONS_TOKEN = secrets.token_hex(16)  # the action server's shared secret (endpoints.yml)
 RESULTS = REPO / "results"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -126,7 +126,7 @@ class ShopServer(ChildServer):
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.token = secrets.token_urlsafe(16)
+        self.token = secrets.token_hex(16)
         super().__init__(
             workdir, [str(REPO / ".venv-services" / "bin" / "python"), "-m", "shop"],
             {"SHOP_PORT": str(self.port), "SHOP_API_TOKEN": self.token,
