@@ -15,13 +15,21 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
 from actions.action_base import Dispatcher, DomainDict, Events, NamedAction, run_safely, shop_safe
-from actions.change_plans import CHANGE_SLOTS, PLANS, ChangeContext, ChangePlan
+from actions.change_plans import CHANGE_INTENTS, CHANGE_SLOTS, PLANS, ChangeContext, ChangePlan
 from actions.changes import FIELD_TITLES, MAX_BUTTONS, slot_values, variant_button
-from actions.shop_client import Conflict, Invalid, idempotency_key
+from actions.shop_client import Conflict, Invalid, NotFound, idempotency_key
 from actions.shop_records import Item, Variant
-from actions.tracker_helpers import current_customer, refuse_unidentified
+from actions.text_parsing import find_order_id
+from actions.tracker_helpers import current_customer, refuse_unidentified, requested_order_id
 from actions.turn_shop import TurnShop, forget_turn, turn_shop
-from actions.wording import button, capitalized, describe_item, describe_method, order_label
+from actions.wording import (
+    button,
+    capitalized,
+    describe_item,
+    describe_method,
+    next_order_note,
+    order_label,
+)
 
 
 def option_summary(item: Item, variants: List[Variant]) -> str:
@@ -169,6 +177,22 @@ def forget_change() -> Events:
     return [SlotSet(k, None) for k in CHANGE_SLOTS] + [SlotSet("change_requested", False)]
 
 
+def next_in_queue(dispatcher: Dispatcher, tracker: Tracker) -> Events:
+    """The next order of a request that named several ("cancel W1 and W2"): change_form
+    starts again for it (rule in data/rules/changes.yml), read back and confirmed on its own."""
+    queue = list(tracker.get_slot("change_queue") or [])
+    if not queue or not current_customer(tracker):
+        return []
+    head = queue.pop(0)
+    change_type = CHANGE_INTENTS.get(str((head.get("intent") or {}).get("name")))
+    order_id = find_order_id(str(head.get("text")))
+    if change_type is None or order_id is None:
+        return [SlotSet("change_queue", queue or None)]
+    dispatcher.utter_message(text=next_order_note(order_id))
+    return [SlotSet("change_queue", queue or None), SlotSet("pending_message", head),
+            SlotSet("change_type", change_type), SlotSet("change_requested", True)]
+
+
 class ActionSubmitChange(NamedAction):
     """After change_form: the change, if and only if "yes" was said to exactly this change."""
 
@@ -179,12 +203,12 @@ class ActionSubmitChange(NamedAction):
         customer_id = current_customer(tracker)
         plan = PLANS.get(slots.get("change_type") or "")
         if slots.get("change_confirmed") is not True or plan is None or not customer_id:
-            return forget_change()
+            return forget_change() + next_in_queue(dispatcher, tracker)
         events = await run_safely(
             self.name(), lambda: self._submit(dispatcher, tracker, plan, customer_id, slots),
             dispatcher,
         )
-        return events + forget_change()
+        return events + forget_change() + next_in_queue(dispatcher, tracker)
 
     @staticmethod
     async def _submit(dispatcher: Dispatcher, tracker: Tracker, plan: ChangePlan,
@@ -204,7 +228,8 @@ class ActionSubmitChange(NamedAction):
         finally:
             forget_turn(tracker)
         dispatcher.utter_message(text=plan.done(ctx))
-        dispatcher.utter_message(response="utter_anything_else")
+        if not tracker.get_slot("change_queue"):  # else the next order follows at once
+            dispatcher.utter_message(response="utter_anything_else")
         order_id = ctx.order.order_id if ctx.order else None
         record = f"{plan.change_type} {order_id or 'account'}"
         done = list(tracker.get_slot("changes_done") or []) + [record]
@@ -219,7 +244,43 @@ class ActionStopChange(NamedAction):
 
     async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         dispatcher.utter_message(response="utter_change_stopped")
-        return forget_change() + [SlotSet("pending_request", None)]
+        return forget_change() + [SlotSet("pending_request", None),
+                                  SlotSet("change_queue", None), SlotSet("pending_message", None)]
+
+
+# what "help me change my order" may mean, as buttons (change intent, title)
+CHANGE_KINDS: Tuple[Tuple[str, str], ...] = (
+    ("cancel_order", "Cancel it"),
+    ("modify_order", "Change items (size, colour, ...)"),
+    ("change_address", "Change the shipping address"),
+    ("change_payment", "Change the payment method"),
+    ("return_order", "Return items"),
+    ("exchange_order", "Exchange items"),
+)
+
+
+class ActionAskChangeKind(NamedAction):
+    """"I need to change my order": which change, as buttons — only those the order allows
+    when the shopper is identified and names (or just looked at) an order."""
+
+    action_name = "action_ask_change_kind"
+
+    @shop_safe
+    async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict) -> Events:
+        _, order_id = requested_order_id(tracker)
+        customer_id = current_customer(tracker)
+        kinds = list(CHANGE_KINDS)
+        if order_id and customer_id:
+            try:
+                order = turn_shop(tracker, customer_id).order(order_id)
+                kinds = [(intent, title) for intent, title in kinds
+                         if PLANS[CHANGE_INTENTS[intent]].eligible(order)] or kinds
+            except NotFound:
+                order_id = None
+        entities = {"order_id": order_id} if order_id else {}
+        dispatcher.utter_message(response="utter_ask_change_kind", buttons=[
+            button(title, intent, **entities) for intent, title in kinds])
+        return []
 
 
 def _confirm_time(tracker: Tracker) -> Any:
@@ -244,4 +305,5 @@ __all__: Tuple[str, ...] = (
     "ActionAskChangeField",
     "ActionSubmitChange",
     "ActionStopChange",
+    "ActionAskChangeKind",
 )

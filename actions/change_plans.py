@@ -54,6 +54,7 @@ CHANGE_SLOTS = (
     "change_confirmed",
     "change_readback",
     "change_field",
+    "change_offer",  # the one close variant offered ("shall I take that one?"): a "yes" takes it
 )
 
 

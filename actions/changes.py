@@ -27,10 +27,23 @@ from actions.action_base import Dispatcher, DomainDict, Events
 from actions.change_plans import CHANGE_INTENTS, CHANGE_SLOTS, PLANS, ChangeContext, ChangePlan
 from actions.shop_client import NotFound, ShopUnavailable
 from actions.shop_records import Item, Variant
-from actions.text_parsing import Turn, normalize_order_id
+from actions.text_parsing import (
+    Turn,
+    find_order_ids,
+    normalize_order_id,
+    refers_to_latest_order,
+    without_order_ids,
+)
 from actions.tracker_helpers import current_customer, latest_turn, refuse_unidentified
 from actions.turn_shop import TurnShop, turn_shop
-from actions.wording import Button, button, describe_item, format_item
+from actions.wording import (
+    Button,
+    button,
+    closest_variant_offer,
+    describe_item,
+    format_item,
+    whole_order_cancel_note,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +72,7 @@ DEFAULT_ADDRESS_WORDS = ("default", "account", "profile", "home address", "my ad
 # rules handle them (FAQ, status, product question, stop, human, small talk) and asks again.
 DIGRESSIONS = {
     "faq", "product_info", "order_status", "track_order", "list_orders", "request_human",
+    "unsupported_request", "complaint",
     "stop", "bot_challenge", "ask_capabilities", "greet", "goodbye", "thank", "out_of_scope",
     "nlu_fallback",
 }
@@ -75,6 +89,10 @@ UNCLEAR = {
     "change_field": "utter_change_field_unclear",
 }
 Problem = Dict[str, Any]  # kwargs for dispatcher.utter_message
+
+
+# the same wish on the other side of delivery: exchange (delivered) <-> modify items (pending)
+SIBLINGS = {"exchange": "modify_items", "modify_items": "exchange"}
 
 
 def family(change_type: Optional[str]) -> Optional[str]:
@@ -143,24 +161,47 @@ def variant_button(item: Item, variant: Variant) -> Button:
     return button(format_item(item.name, variant.options), "inform", item_id=variant.item_id)
 
 
-def prefill(turn: Turn, plan: ChangePlan, ctx: ChangeContext) -> None:
+def prefill(turn: Turn, plan: ChangePlan, ctx: ChangeContext) -> Optional[Problem]:
     """What the request itself already says ("cancel W…, I ordered it by mistake",
-    "return the sneakers, too small"): taken now, read back later like any answer."""
+    "return everything but the boots, they don't fit"): taken now, read back later like any
+    answer. Returns a note for the shopper when the request can't be taken as said."""
     slots, words = ctx.slots, turn.words
+    note: Optional[Problem] = None
     if "cancel_reason" in plan.slots:
         given = turn.entity("cancel_reason") or words
         slots["cancel_reason"] = resolvers.canonical_cancel_reason(given) if given else None
+        if ctx.order and words and len({i.item_id for i in ctx.order.items}) > 1:
+            named = resolvers.resolve_items(words, ctx.order.items)
+            rest = [i for i in ctx.order.items if i.item_id not in named.item_ids]
+            if named.item_ids and rest and not named.ambiguous:
+                note = {"text": whole_order_cancel_note(ctx.order.order_id, rest)}
     if "return_reason" in plan.slots:
         reason = turn.entity("return_reason")
-        slots["return_reason"] = resolvers.canonical_return_reason(reason) if reason else None
+        slots["return_reason"] = (resolvers.canonical_return_reason(reason or words)
+                                  or resolvers.free_reason(reason))
     if "change_items" in plan.slots and ctx.order and words:
         choice = resolvers.resolve_items(words, ctx.order.items)
         if choice.item_ids and not choice.ambiguous:
             slots["change_items"] = list(choice.item_ids)
             slots["change_new_items"] = []
+            if plan.change_type in ("exchange", "modify_items") and len(choice.item_ids) == 1:
+                _wanted_variant(words, ctx)  # "... for black ones with 4 hours"
     if "new_address" in plan.slots and words:
         parsed = resolvers.parse_address(words)
         slots["new_address"] = None if parsed.missing else parsed.as_dict()
+    return note
+
+
+def _wanted_variant(words: str, ctx: ChangeContext) -> None:
+    """The new options named in the request itself, when they name exactly one variant."""
+    item = ctx.item(ctx.slots["change_items"][0])
+    product = ctx.products.get(item.product_id) if item else None
+    wish = resolvers.wanted_part(words)
+    if item is None or product is None or not wish:
+        return
+    choice = resolvers.resolve_variant(wish, product, item.item_id)
+    if choice.variant is not None:
+        ctx.slots["change_new_items"] = [choice.variant.item_id]
 
 
 def interpret(turn: Turn, requested: Optional[str], plan: ChangePlan,
@@ -171,6 +212,9 @@ def interpret(turn: Turn, requested: Optional[str], plan: ChangePlan,
     reason = turn.entity("return_reason")
     if plan.change_type == "return" and (reason or requested == "return_reason"):
         canonical = resolvers.canonical_return_reason(reason or words)
+        if not canonical and requested == "return_reason" and turn.intent not in (
+                "affirm", "deny", "stop", "request_human"):
+            canonical = resolvers.free_reason(reason or words)  # "they don't fit in my office"
         if canonical:
             slots["return_reason"] = canonical
             return None
@@ -235,10 +279,19 @@ def _new_item(turn: Turn, ctx: ChangeContext) -> Optional[Problem]:
     product = ctx.products.get(item.product_id) if item else None
     if item is None or product is None:
         return None
+    offer = ctx.slots.get("change_offer")
+    if turn.intent == "affirm" and not picked and offer and product.variant(offer):
+        ctx.slots.update(change_new_items=done + [offer], change_offer=None)
+        return None
     choice = resolvers.resolve_variant(picked or turn.words, product, item.item_id)
+    ctx.slots["change_offer"] = None
     if choice.variant is not None:
         ctx.slots["change_new_items"] = done + [choice.variant.item_id]
         return None
+    if len(choice.candidates) == 1:  # the closest available: asked, never taken silently
+        ctx.slots["change_offer"] = choice.candidates[0].item_id
+        return {"text": closest_variant_offer(item, choice.candidates[0]),
+                "buttons": [variant_button(item, choice.candidates[0])]}
     if choice.candidates:
         buttons = [variant_button(item, v) for v in choice.candidates[:MAX_BUTTONS]]
         return {"response": "utter_which_variant", "buttons": buttons}
@@ -269,6 +322,19 @@ def _confirm(turn: Turn, plan: ChangePlan, ctx: ChangeContext) -> Optional[Probl
     elif turn.intent == "deny":
         ctx.slots.update(change_confirmed=False, change_readback=None)
     return None
+
+
+def queue_other_orders(turn: Turn, slots: Dict[str, Any], tracker: Tracker) -> Events:
+    """"cancel W1 and W2": this change does the first order; the others wait in
+    ``change_queue`` as the same request, each done (read back, "yes") in turn after it."""
+    ids = find_order_ids(turn.words)
+    rest = [i for i in ids if i != slots.get("change_order_id")]
+    if len(ids) < 2 or not rest:
+        return []
+    text = without_order_ids(turn.words)
+    queued = [{"text": f"{text} {order_id}", "intent": {"name": turn.intent}}
+              for order_id in rest]
+    return [SlotSet("change_queue", list(tracker.get_slot("change_queue") or []) + queued)]
 
 
 def slot_events(before: Dict[str, Any], after: Dict[str, Any], handled: bool) -> Events:
@@ -318,6 +384,14 @@ class ValidateChangeForm(FormValidationAction):
             slots["change_type"] = keep
         fresh = answers_now(tracker)
         turn = latest_turn(tracker) if fresh else Turn()
+        extra: Events = []
+        pending = tracker.get_slot("pending_message")
+        if activating and not fresh and isinstance(pending, dict):
+            # the request made before identifying (or queued by an earlier change of the
+            # same message): read as if it were said now
+            turn, fresh = Turn.parse(pending), True
+        if pending:
+            extra.append(SlotSet("pending_message", None))
 
         asked_type = CHANGE_INTENTS.get(turn.intent or "")
         if asked_type and family(asked_type) != family(slots.get("change_type")):
@@ -340,14 +414,22 @@ class ValidateChangeForm(FormValidationAction):
             if stop is not None:
                 return stop
         ctx = shop.context(slots)
+        sibling = PLANS.get(SIBLINGS.get(plan.change_type, ""))
+        if ctx.order is not None and not plan.eligible(ctx.order) and sibling is not None \
+                and sibling.eligible(ctx.order):
+            # "exchange" on a pending order is an item change, "change the item" on a
+            # delivered one an exchange: the same request, carried on
+            slots["change_type"], plan = sibling.change_type, sibling
+            ctx = shop.context(slots)
         if ctx.order is not None and not plan.eligible(ctx.order):
             text, buttons = plan.why_not(ctx.order)
             dispatcher.utter_message(text=text, buttons=buttons)
-            return end_form()
+            return extra + end_form()
 
         problem: Optional[Problem] = None
         if fresh and activating:
-            prefill(turn, plan, ctx)
+            problem = prefill(turn, plan, ctx)
+            extra += queue_other_orders(turn, slots, tracker)
         elif fresh:
             problem = interpret(turn, tracker.get_slot(REQUESTED_SLOT), plan, ctx)
         changed = slot_events(before, slots, handled=False)
@@ -364,7 +446,8 @@ class ValidateChangeForm(FormValidationAction):
         if requested == "payment_method_id" and not plan.payment_choices(ctx):
             dispatcher.utter_message(response="utter_no_payment_choice")
             return end_form()
-        return slot_events(before, slots, handled=True) + [SlotSet(REQUESTED_SLOT, requested)]
+        return (slot_events(before, slots, handled=True) + extra
+                + [SlotSet(REQUESTED_SLOT, requested)])
 
     @staticmethod
     def _order(dispatcher: Dispatcher, tracker: Tracker, shop: TurnShop, plan: ChangePlan,
@@ -381,6 +464,16 @@ class ValidateChangeForm(FormValidationAction):
             slots.update({k: None for k in ORDER_DEPENDENT})
             slots["change_order_id"] = typed
         if slots.get("change_order_id"):
+            return None
+        orders = shop.orders() if turn.words else []
+        if orders and refers_to_latest_order(turn.words):  # "my last order"
+            slots["change_order_id"] = orders[-1].order_id
+            return None
+        # "the order with the boots": the one order that has them
+        having = [o for o in orders if resolvers.names_products(turn.words, o.items)]
+        if len(having) == 1 or (having and len([o for o in having if plan.eligible(o)]) == 1):
+            fitting = [o for o in having if plan.eligible(o)] or having
+            slots["change_order_id"] = fitting[0].order_id
             return None
         # nothing typed: the order the shopper was just looking at, if this change fits it
         discussed = normalize_order_id(str(tracker.get_slot("order_id") or ""))

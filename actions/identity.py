@@ -227,6 +227,14 @@ class ValidateIdentifyForm(FormValidationAction):
             # form must not be rejected for "nothing extracted"
             events.append(SlotSet("pending_request", intent))
             tracker.slots["pending_request"] = intent
+            # the request in full (order, items, options, reason), resumed as it was said
+            message = tracker.latest_message or {}
+            events.append(SlotSet("pending_message", {
+                "text": message.get("text") or "",
+                "intent": {"name": intent},
+                "entities": [{"entity": e.get("entity"), "value": e.get("value")}
+                             for e in message.get("entities") or []],
+            }))
 
         if tracker.get_slot("customer_id"):
             return events + self._already_identified(dispatcher, tracker)

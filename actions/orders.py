@@ -18,6 +18,7 @@ from actions.change_plans import CHANGE_INTENTS
 from actions.identity import IDENTITY_SLOTS, other_identity_in_message
 from actions.shop_client import NotFound, ShopClient, get_client
 from actions.shop_records import Order, Shipment
+from actions.text_parsing import refers_to_latest_order
 from actions.tracker_helpers import (
     current_customer,
     latest_turn,
@@ -56,6 +57,10 @@ def _load_order(dispatcher: Dispatcher, tracker: Tracker, intent: str
     raw, order_id = requested_order_id(tracker)
     client = get_client()
     forget = [SlotSet("order_id", None)] if tracker.get_slot("order_id") else []
+    if raw is None and refers_to_latest_order(latest_turn(tracker).words):
+        orders = client.list_orders(customer_id)  # "where is my last order"
+        if orders:
+            return orders[-1], []
     if raw is None:
         return None, _ask_which_order(dispatcher, client, customer_id, intent) + forget
     if order_id is None:
@@ -221,14 +226,18 @@ class ActionResumeRequest(NamedAction):
     async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         pending = tracker.get_slot("pending_request")
         done: Events = [SlotSet("pending_request", None)] if pending else []
+        forget_message: Events = (
+            [SlotSet("pending_message", None)] if tracker.get_slot("pending_message") else [])
         if not current_customer(tracker):
             # not identified (locked, shop down, stopped): the form already said why
-            return done
-        if pending in CHANGE_INTENTS:  # the change_form takes over (rule on change_requested)
+            return done + forget_message
+        if pending in CHANGE_INTENTS:  # the change_form takes over (rule on change_requested);
+            # it reads the request from pending_message
             return done + [
                 SlotSet("change_type", CHANGE_INTENTS[pending]),
                 SlotSet("change_requested", True),
             ]
+        done += forget_message
         if not pending and tracker.get_slot("order_id"):
             pending = "order_status"  # an order id was typed before identifying
         task = TASKS.get(pending or "")

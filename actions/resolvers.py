@@ -16,6 +16,7 @@ from rapidfuzz import fuzz, process
 from actions.address_parsing import AddressParse, parse_address  # noqa: F401 (re-export)
 from actions.product_names import ALIASES, name_table, surface_forms
 from actions.shop_records import Item, PaymentMethod, Product, Variant
+from actions.text_parsing import is_payload
 
 # ----------------------------------------------------------------------------- text helpers
 _UNITS = {
@@ -198,6 +199,37 @@ def canonical_cancel_reason(text: Optional[str]) -> Optional[str]:
     return _reason(text, CANCEL_REASONS, _CANCEL_PATTERNS)
 
 
+_NOT_A_REASON = {"yes", "yeah", "yep", "no", "nope", "ok", "okay", "idk", "none", "nothing",
+                 "dunno", "sure", "why", "because"}
+
+
+def free_reason(text: Optional[str]) -> Optional[str]:
+    """The shopper's own words as a return reason ("they don't fit in my office"), when they
+    say something; RETAIL_RULES only asks that the shopper says why."""
+    clean = " ".join((text or "").split()).strip(" .!,")
+    words = re.findall(r"[a-zA-Z']+", clean)
+    if not words or is_payload(clean) or all(w.lower() in _NOT_A_REASON for w in words):
+        return None
+    if len(words) == 1 and len(words[0]) < 4:
+        return None
+    return clean[:200]
+
+
+_CHANGE_VERB_RE = re.compile(r"\b(exchange|exhange|swap|switch|change|replace|trade|modify|"
+                             r"upgrade|downgrade|turn)\w*")
+_INTO_RE = re.compile(r"\b(?:for|to|into|with|instead of it)\b(?!\s*(?:order\s*)?#?\s*w?\s*\d{7})")
+
+
+def wanted_part(text: Optional[str]) -> str:
+    """What comes after "exchange X *for* ..." / "change X *to* ...": the wished options."""
+    low = (text or "").lower()
+    verb = _CHANGE_VERB_RE.search(low)
+    if not verb:
+        return ""
+    into = _INTO_RE.search(low, verb.end())
+    return low[into.end():].strip() if into else ""
+
+
 # ----------------------------------------------------------------------------- items
 @dataclass
 class ItemChoice:
@@ -241,8 +273,60 @@ def _name_forms(names: Iterable[str]) -> Dict[Tuple[str, str], List[str]]:
 _CATALOG_FORMS = _name_forms(ALIASES)
 
 
+# "everything except the boots", "all but the mug", "keep the lamp, return the rest": what
+# follows the marker is excluded from what precedes it (or from all items)
+_EXCEPT_RE = re.compile(
+    r"\b(?:except(?: for)?|excepting|excluding|other than|apart from|aside from|minus|"
+    r"save for|but not|not including|with the exception of|(?<=all )but|(?<=everything )but|"
+    r"(?<=all of them )but|(?<=all of it )but)\b")
+_KEEP_RE = re.compile(r"\b(?:i(?:ll| will| want to| wanna| would like to|d like to)? )?keep(?:ing)?"
+                      r"\b(?P<kept>[^.;]*?)(?:,|\band\b|\bbut\b)(?P<rest>.*\b(?:rest|others?|"
+                      r"remaining)\b.*)")
+_EVERYTHING_RE = re.compile(r"\b(?:all|everything|every ?thing|the rest|whole|entire|each)\b")
+
+
+def _split_exception(text: str) -> Optional[Tuple[str, str]]:
+    """(what is asked for, what is excepted) when the text excepts something, else None."""
+    lowered = re.sub(r"['’`]", "", text.lower())
+    keep = _KEEP_RE.search(lowered)
+    if keep:
+        return "all", keep.group("kept")
+    match = _EXCEPT_RE.search(lowered)
+    if not match:
+        return None
+    return lowered[:match.start()], lowered[match.end():]
+
+
 def resolve_items(text: Optional[str], items: Sequence[Item]) -> ItemChoice:
-    """Which of an order's ``items`` the shopper means (names, options, ordinals, ids, "all")."""
+    """Which of an order's ``items`` the shopper means (names, options, ordinals, ids, "all",
+    "all but the X")."""
+    split = _split_exception(text or "")
+    if split is None:
+        return _resolve_named_items(text, items)
+    wanted_text, excepted_text = split
+    excepted = _resolve_named_items(excepted_text, items)
+    if excepted.ambiguous or not excepted.item_ids:
+        # unsure what is excepted: never guess, ask which items (all of them are candidates)
+        return ItemChoice(ambiguous=list({i.item_id: i for i in items}.values()),
+                          unmatched=excepted.unmatched)
+    asked = _resolve_named_items(wanted_text, items)
+    if _EVERYTHING_RE.search(wanted_text) or not (asked.item_ids or asked.ambiguous):
+        pool = [i.item_id for i in items]
+    else:
+        pool = list(asked.item_ids) + [i.item_id for i in asked.ambiguous]
+    gone = set(excepted.item_ids)
+    return ItemChoice(item_ids=[i for i in pool if i not in gone])
+
+
+def names_products(text: Optional[str], items: Sequence[Item]) -> bool:
+    """Whether the text names one of these items' products ("the order with the boots")."""
+    toks = _tokens(text)
+    return any(m and m[0] >= 0.82 for ft in _name_forms({i.name for i in items}).values()
+               if (m := _match(ft, toks)))
+
+
+def _resolve_named_items(text: Optional[str], items: Sequence[Item]) -> ItemChoice:
+    """Which items the text names (no exception clause)."""
     result = ItemChoice()
     order_names = {i.name for i in items}
     forms = _name_forms(order_names)
@@ -329,6 +413,113 @@ class VariantChoice:
     mentioned: Dict[str, str] = field(default_factory=dict)
 
 
+# ---- relative choices: "the biggest one", "a size up", "the cheapest available",
+# "same price or lower", "the closest in price but not more expensive"
+_SIZE_ORDER = {"xs": 0, "portable": 0, "s": 1, "small": 1, "m": 2, "medium": 2, "l": 3,
+               "large": 3, "xl": 4, "xxl": 5, "basic": 0, "professional": 1}
+# keys a bare "biggest"/"longest" means, in order of preference
+_SIZE_KEYS = ("size", "capacity", "piece count", "pieces", "storage", "screen size",
+              "frame size", "room size", "length", "height", "diameter", "weight range",
+              "thickness", "kit size")
+_UP = r"(?:biggest|largest|longest|highest|tallest|most|maximum|max|greatest|strongest)"
+_DOWN = r"(?:smallest|shortest|lowest|least|minimum|min|tiniest|lightest|thinnest)"
+_MORE = r"(?:bigger|larger|longer|higher|taller|more|greater|a size up|one size up|size up)"
+_LESS = r"(?:smaller|shorter|lower|less|a size down|one size down|size down)"
+_CHEAPEST = re.compile(r"\b(cheapest|least expensive|lowest price(?:d)?|most affordable|"
+                       r"lowest cost|least costly)\b")
+_PRICIEST = re.compile(r"\b(most expensive|priciest|highest price(?:d)?|top of the line)\b")
+_NOT_MORE = re.compile(
+    r"\b(same price or (?:less|lower|cheaper)|not (?:any )?more expensive|no more expensive|"
+    r"(?:doesnt|does not|wont|will not|dont|not) cost (?:any )?more|without paying (?:any )?more|"
+    r"no extra (?:cost|charge)|(?:cheaper|less expensive|lower price(?:d)?)|not pay (?:any )?more|"
+    r"(?:at|for) most the same price|under the same price|up to the same price|"
+    r"not over the (?:same|current) price|same price or below)\b")
+_CLOSEST = re.compile(r"\b(closest|nearest|similar|about the same|close) (?:in )?(?:to (?:the )?)?"
+                      r"(?:price|cost)|\bsame price\b")
+
+
+@dataclass(frozen=True)
+class RelativeWish:
+    """What a relative choice asks: ``key``/``direction`` for an option (+1 up, -1 down;
+    ``step`` for "bigger" = the next one, not the biggest), ``price`` for money
+    ("min", "max", "not_more", "closest", or "closest_not_more")."""
+
+    key: Optional[str] = None
+    direction: int = 0
+    step: bool = False
+    price: Optional[str] = None
+
+
+def _rank(value: str) -> Optional[float]:
+    """An orderable number for an option value: 1000ml, 1TB SSD, 30-50 lbs, L, medium."""
+    low = value.lower().strip()
+    if low in _SIZE_ORDER:
+        return float(_SIZE_ORDER[low])
+    m = re.match(r"(\d+(?:\.\d+)?)\s*(tb)?", low)
+    if m:
+        return float(m.group(1)) * (1000 if m.group(2) else 1)
+    return None
+
+
+def relative_wish(text: Optional[str], keys: Sequence[str]) -> RelativeWish:
+    """The relative choice the text makes among a product's option ``keys`` (or none)."""
+    low = re.sub(r"['’`]", "", (text or "").lower())
+    price: Optional[str] = None
+    if _CHEAPEST.search(low):
+        price = "min"
+    elif _PRICIEST.search(low):
+        price = "max"
+    elif _CLOSEST.search(low) and _NOT_MORE.search(_CLOSEST.sub("", low)):
+        price = "closest_not_more"
+    elif _CLOSEST.search(low):
+        price = "closest"
+    elif _NOT_MORE.search(low):
+        price = "not_more"
+    for pattern, direction, step in ((_UP, 1, False), (_DOWN, -1, False), (_MORE, 1, True),
+                                     (_LESS, -1, True)):
+        m = re.search(rf"\b{pattern}\b(?P<after>(?: \w+){{0,3}})", low)
+        if not m or (pattern in (_MORE, _LESS) and re.search(
+                r"\b(more|less) (expensive|costly)|\b(lower|higher) price", low)):
+            continue
+        if pattern in (_UP, _DOWN) and re.search(r"\b(most|least) (expensive|costly|affordable)",
+                                                 low):
+            continue
+        named = [k for k in keys if any(w in m.group("after").split() or w in low.split()
+                                        for w in k.lower().split() if w not in ("type",))]
+        named = [k for k in named if k.lower() not in ("color", "material")]
+        key = next((k for k in _SIZE_KEYS if k in named), None) or (named[0] if named else None)
+        if key is None and re.match(r"(big|larg|small|tin|a size|one size|size)", m.group(0)):
+            key = next((k for k in _SIZE_KEYS if k in keys), None)  # "the biggest one"
+        if key:
+            return RelativeWish(key=key, direction=direction, step=step, price=price)
+    return RelativeWish(price=price)
+
+
+def apply_relative(wish: RelativeWish, pool: List[Variant], current: Optional[Variant]
+                   ) -> List[Variant]:
+    """The variants of ``pool`` that the relative choice keeps (best first)."""
+    if wish.key:
+        ranked = [(r, v) for v in pool
+                  if (r := _rank(str(v.options.get(wish.key, "")))) is not None]
+        now = _rank(str(current.options.get(wish.key, ""))) if current else None
+        if wish.step and now is not None:
+            ranked = [(r, v) for r, v in ranked if (r - now) * wish.direction > 0]
+        if not ranked:
+            return []
+        best = (min if (wish.direction > 0) == wish.step else max)(r for r, _ in ranked)
+        pool = [v for r, v in ranked if r == best]
+    if wish.price and current is not None:
+        if wish.price in ("not_more", "closest_not_more"):
+            pool = [v for v in pool if v.price <= current.price + 1e-9]
+        if wish.price.startswith("closest") and pool:
+            gap = min(abs(v.price - current.price) for v in pool)
+            pool = [v for v in pool if abs(v.price - current.price) == gap]
+    if wish.price in ("min", "max") and pool:
+        edge = (min if wish.price == "min" else max)(v.price for v in pool)
+        pool = [v for v in pool if v.price == edge]
+    return pool
+
+
 def resolve_variant(text: Optional[str], product: Product, current_item_id: str
                     ) -> VariantChoice:
     """Another variant of ``product`` as described; what is not mentioned stays as now."""
@@ -352,7 +543,8 @@ def resolve_variant(text: Optional[str], product: Product, current_item_id: str
                 best, wanted[key], spans[key] = (hit[2] - hit[1], hit[0]), {value}, hit[1:]
             elif hit and (hit[2] - hit[1], hit[0]) == best:
                 wanted[key].add(value)
-    if not wanted:
+    wish = relative_wish(text, sorted({k for v in variants for k in v.options}))
+    if not wanted and not (wish.key or wish.price):
         return VariantChoice()
     # one mention naming several keys ("black" for frame and lens colour) is one wish:
     # the key named next to it decides ("brown lenses"), else any of them will do
@@ -379,14 +571,24 @@ def resolve_variant(text: Optional[str], product: Product, current_item_id: str
         return sum(v.options.get(k) == val for k, val in current.items()
                    if k not in wanted)
 
+    if wish.key or wish.price:  # "the biggest", "cheaper": among the available ones
+        wanted = {**wanted, **({wish.key: set()} if wish.key else {})}
+        current_variant = next((v for v in variants if v.item_id == current_item_id), None)
+        fits = apply_relative(wish, [v for v in fits if v.available], current_variant)
+        if not fits:
+            return VariantChoice(mentioned=mentioned)
     fits.sort(key=lambda v: (-kept(v), v.price))
     available = [v for v in fits if v.available]
     sold_out = [v for v in fits if not v.available]
     keep_all = len([k for k in current if k not in wanted])
-    exact = [v for v in available if kept(v) == keep_all]
+    if wish.price in ("min", "max", "closest", "closest_not_more"):
+        keep_all = 0  # "the cheapest one": whatever its other options
+    exact = [v for v in available if kept(v) >= keep_all]
     choice = VariantChoice(unavailable=sold_out, mentioned=mentioned)
-    if len(exact) == 1 or len(available) == 1:
-        choice.variant = (exact or available)[0]
+    # only a variant that keeps every option the shopper didn't ask to change is taken;
+    # anything else is offered (a silent switch of material or colour is a wrong write)
+    if len(exact) == 1:
+        choice.variant = exact[0]
     else:
         choice.candidates = available
     return choice

@@ -71,6 +71,36 @@ def find_order_id(text: Optional[str], bare: bool = False) -> Optional[str]:
     return f"#W{match.group(1)}" if match else None
 
 
+def find_order_ids(text: Optional[str], bare: bool = False) -> list:
+    """Every order id in free text, canonical, first mention first ("cancel W1… and W2…")."""
+    found = []
+    for regex in (_ORDER_ID_IN_TEXT_RE,) + ((_BARE_ORDER_ID_RE,) if bare else ()):
+        for match in regex.finditer(text or ""):
+            found.append((match.start(), f"#W{match.group(1)}"))
+    ids: list = []
+    for _, order_id in sorted(found):
+        if order_id not in ids:
+            ids.append(order_id)
+    return ids
+
+
+def without_order_ids(text: str) -> str:
+    """The text with its order ids taken out (for one order of a request naming several)."""
+    text = re.sub(r"#?\s?" + _ORDER_ID_IN_TEXT_RE.pattern, " ", text)
+    return " ".join(_BARE_ORDER_ID_RE.sub(" ", text).split())
+
+
+# "my last order", "the most recent one", "my latest purchase"
+_LATEST_ORDER_RE = re.compile(
+    r"\b(?:last|latest|most recent|newest|recent)\s+(?:order|purchase|one)\b|"
+    r"\border i (?:just|recently) (?:placed|made)\b|\bi just ordered\b", re.IGNORECASE)
+
+
+def refers_to_latest_order(text: Optional[str]) -> bool:
+    """Whether the shopper means their most recent order ("my last order")."""
+    return bool(_LATEST_ORDER_RE.search(text or ""))
+
+
 def is_payload(text: str) -> bool:
     """Whether a message is a button payload (``/intent{...}``), not words the shopper typed."""
     return text.startswith("/")

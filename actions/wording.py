@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
-from actions.shop_records import Address, Item, Order, PaymentMethod
+from actions.shop_records import Address, Item, Order, PaymentMethod, Variant
 
 Button = Dict[str, str]
 
@@ -243,3 +243,26 @@ def refusal(order: Order, change_type: str, done_word: str) -> tuple[str, List[B
         "Order {oid} is " + (status or "in a state") + " where it can't be {done}.", ()))
     return (text.format(oid=oid, done=done_word),
             [button(title, intent, order_id=oid) for title, intent in offers])
+
+
+# ----------------------------------------------------------------------------- requests
+def closest_variant_offer(item: Item, variant: Variant) -> str:
+    """The one available variant that fits what was asked but changes another option."""
+    changed = [f"{key} {value}" for key, value in variant.options.items()
+               if item.options.get(key) != value]
+    return (f"Exactly that isn't available. The closest available {item.name} is "
+            f"{format_options(variant.options)} ({format_money(variant.price)}), which changes "
+            f"{', '.join(changed)}. Shall I take that one?")
+
+
+def whole_order_cancel_note(order_id: str, rest: Iterable[Item]) -> str:
+    """Cancelling works on whole orders: say which items the shopper didn't name."""
+    others = ", ".join(describe_item(i) for i in rest)
+    return (f"Just so you know: cancelling works on the whole order, so every item of "
+            f"{order_id} would be cancelled, including {others}. Single items can't be "
+            "removed from an order.")
+
+
+def next_order_note(order_id: str) -> str:
+    """Between the orders of one request ("cancel W1 and W2")."""
+    return f"Now the next order you mentioned, {order_id}."
