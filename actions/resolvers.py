@@ -333,6 +333,9 @@ def _resolve_named_items(text: Optional[str], items: Sequence[Item]) -> ItemChoi
     foreign = {f: t for f, t in _CATALOG_FORMS.items() if f[1] not in order_names}
     chosen: List[int] = []
     lowered = re.sub(r"['’`]", "", (text or "").lower())
+    if re.search(r"\b(dont|do not|no longer|never|neither|nor)\b|,[^,]+\bor\b", lowered):
+        # "i dont need the lamp, the mug or the rug": a list, not a choice
+        lowered = re.sub(r"\b(or|nor)\b", " and ", lowered)
     segments: List[str] = []
     for part in re.split(r"&|\band\b|\bplus\b|\balso\b|\bas well as\b", lowered):
         for piece in re.split(r"[,;]", part):
