@@ -32,6 +32,7 @@ from actions.text_parsing import (
     find_order_ids,
     normalize_order_id,
     refers_to_latest_order,
+    request_clauses,
     without_order_ids,
 )
 from actions.tracker_helpers import current_customer, latest_turn, refuse_unidentified
@@ -325,16 +326,47 @@ def _confirm(turn: Turn, plan: ChangePlan, ctx: ChangeContext) -> Optional[Probl
 
 
 def queue_other_orders(turn: Turn, slots: Dict[str, Any], tracker: Tracker) -> Events:
-    """"cancel W1 and W2": this change does the first order; the others wait in
-    ``change_queue`` as the same request, each done (read back, "yes") in turn after it."""
-    ids = find_order_ids(turn.words)
-    rest = [i for i in ids if i != slots.get("change_order_id")]
-    if len(ids) < 2 or not rest:
+    """"cancel W1 and W2", "change the address of W1 …, then cancel W2": this change does
+    the current order; the others wait in ``change_queue`` ({text, intent}), each read back
+    and confirmed on its own after this one (actions/change_actions.py: next_in_queue)."""
+    current = slots.get("change_order_id")
+    queued: List[Dict[str, Any]] = []
+    for intent, clause in request_clauses(turn.words):
+        intent = intent if intent in CHANGE_INTENTS else (
+            None if intent else turn.intent)  # a clause that asks no change: not queued
+        text = without_order_ids(clause)
+        for order_id in find_order_ids(clause):
+            if order_id != current and intent in CHANGE_INTENTS and all(
+                    order_id not in q["text"] for q in queued):
+                queued.append({"text": f"{text} {order_id}", "intent": {"name": intent}})
+    if not queued:
         return []
-    text = without_order_ids(turn.words)
-    queued = [{"text": f"{text} {order_id}", "intent": {"name": turn.intent}}
-              for order_id in rest]
     return [SlotSet("change_queue", list(tracker.get_slot("change_queue") or []) + queued)]
+
+
+def typed_order(turn: Turn, plan: ChangePlan) -> Optional[str]:
+    """The order this change is for: in "change the address of W1, then cancel W2" the cancel
+    is W2's, whatever clause comes first."""
+    clauses = request_clauses(turn.words)
+    if len(clauses) > 1:
+        for intent, clause in clauses:
+            ids = find_order_ids(clause)
+            if ids and family(CHANGE_INTENTS.get(intent or "")) == family(plan.change_type):
+                return ids[0]
+    return turn.order_id()
+
+
+def current_clause(turn: Turn, order_id: Optional[str]) -> Turn:
+    """The part of a message with several requests that is about this order, so that one
+    order's address, items or reason are not read from another's clause."""
+    clauses = request_clauses(turn.words)
+    if len(clauses) < 2:
+        return turn
+    mine = next((c for _, c in clauses if order_id and order_id in find_order_ids(c)),
+                clauses[0][1])
+    return Turn(text=mine, intent=turn.intent, entities={
+        k: v for k, v in turn.entities.items() if v.lower() in mine.lower()},
+        entity_names=turn.entity_names)
 
 
 def slot_events(before: Dict[str, Any], after: Dict[str, Any], handled: bool) -> Events:
@@ -428,7 +460,7 @@ class ValidateChangeForm(FormValidationAction):
 
         problem: Optional[Problem] = None
         if fresh and activating:
-            problem = prefill(turn, plan, ctx)
+            problem = prefill(current_clause(turn, slots.get("change_order_id")), plan, ctx)
             extra += queue_other_orders(turn, slots, tracker)
         elif fresh:
             problem = interpret(turn, tracker.get_slot(REQUESTED_SLOT), plan, ctx)
@@ -453,7 +485,7 @@ class ValidateChangeForm(FormValidationAction):
     def _order(dispatcher: Dispatcher, tracker: Tracker, shop: TurnShop, plan: ChangePlan,
                slots: Dict[str, Any], turn: Turn) -> Optional[Events]:
         """Sets ``change_order_id`` from the message (or the order being discussed)."""
-        typed = turn.order_id()
+        typed = typed_order(turn, plan)
         if typed and typed != slots.get("change_order_id"):
             try:
                 shop.order(typed)

@@ -101,6 +101,37 @@ def refers_to_latest_order(text: Optional[str]) -> bool:
     return bool(_LATEST_ORDER_RE.search(text or ""))
 
 
+# "change the address of W1 to …, and then cancel W2": one request per clause
+_CLAUSE_BREAK_RE = re.compile(
+    r"(?:[.;!?]\s+|,?\s*\b(?:and then|then|after that|afterwards|and also|also|plus|"
+    r"as well as that|oh and|and finally|finally)\b)", re.IGNORECASE)
+_CLAUSE_INTENTS = (  # first match wins: the most specific wording first
+    ("change_address", r"\baddress|\bship (?:it )?to\b|\bdeliver (?:it )?to\b|\bsend it to\b"),
+    ("change_payment", r"\bpayment|\bpay (?:for it )?with\b|\bcharge (?:it )?to\b|\bpaypal\b|"
+                       r"\bgift ?card\b|\bcredit card\b"),
+    ("cancel_order", r"\bcancel+\w*|\bcancle\w*|\bdont need\b|\bdon't need\b"),
+    ("return_order", r"\bretu?rn\w*|\bretrun\w*|\bsend (?:it |them )?back\b|\brefund"),
+    ("exchange_order", r"\bexchang\w*|\bexhange\w*|\bswap\w*|\btrade\b"),
+    ("modify_order", r"\bchange\w*|\bmodify\w*|\bswitch\w*|\bupgrade\w*"),
+)
+
+
+def request_clauses(text: Optional[str]) -> list:
+    """(change intent or None, clause) for each clause that names an order — "change the
+    address of W1…, then cancel W2" is two requests, each with its own kind and order."""
+    parts = [p.strip(" ,") for p in _CLAUSE_BREAK_RE.split(text or "") if p and p.strip(" ,")]
+    clauses: list = []
+    for part in parts:
+        intent = next((name for name, pattern in _CLAUSE_INTENTS
+                       if re.search(pattern, part, re.IGNORECASE)), None)
+        if find_order_ids(part) or not clauses:
+            clauses.append((intent, part))
+        else:  # no order of its own: it details the clause before ("..., it was a gift")
+            prev_intent, prev = clauses[-1]
+            clauses[-1] = (prev_intent or intent, f"{prev}, {part}")
+    return clauses
+
+
 def is_payload(text: str) -> bool:
     """Whether a message is a button payload (``/intent{...}``), not words the shopper typed."""
     return text.startswith("/")

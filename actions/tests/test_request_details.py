@@ -249,3 +249,18 @@ def test_several_orders_wait_in_turn_without_their_ids_mixed() -> None:
     (queued,) = events[0]["value"]
     assert find_order_ids(queued["text"]) == ["#W2918688"]
     assert queued["intent"] == {"name": "cancel_order"}
+
+
+def test_two_kinds_of_change_in_one_message_each_get_their_own_order_and_words() -> None:
+    from actions.changes import current_clause, typed_order
+
+    turn = said("please change the shipping address of w1620235 to 12 Oak St, Austin TX 78701 "
+                "and then cancel W2918688, i ordered it by mistake", "cancel_order")
+    assert typed_order(turn, PLANS["cancel"]) == "#W2918688"
+    assert typed_order(turn, PLANS["address"]) == "#W1620235"
+    assert "Oak St" not in current_clause(turn, "#W2918688").text
+    events = queue_other_orders(turn, {"change_order_id": "#W2918688"}, type(
+        "T", (), {"get_slot": staticmethod(lambda name: None)})())
+    (queued,) = events[0]["value"]
+    assert queued["intent"] == {"name": "change_address"}
+    assert find_order_ids(queued["text"]) == ["#W1620235"] and "Oak St" in queued["text"]
