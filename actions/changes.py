@@ -497,8 +497,10 @@ class ValidateChangeForm(FormValidationAction):
             slots["change_order_id"] = typed
         if slots.get("change_order_id"):
             return None
-        orders = shop.orders() if turn.words else []
-        if orders and refers_to_latest_order(turn.words):  # "my last order"
+        latest = refers_to_latest_order(turn.words)
+        named = not latest and resolvers.names_any_product(turn.words)
+        orders = shop.orders() if latest or named else []
+        if orders and latest:  # "my last order"
             slots["change_order_id"] = orders[-1].order_id
             return None
         # "the order with the boots": the one order that has them

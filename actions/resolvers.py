@@ -318,6 +318,12 @@ def resolve_items(text: Optional[str], items: Sequence[Item]) -> ItemChoice:
     return ItemChoice(item_ids=[i for i in pool if i not in gone])
 
 
+def names_any_product(text: Optional[str]) -> bool:
+    """Whether the text names any catalog product (cheap: decides whether orders are read)."""
+    toks = _tokens(text)
+    return any(m and m[0] >= 0.82 for ft in _CATALOG_FORMS.values() if (m := _match(ft, toks)))
+
+
 def names_products(text: Optional[str], items: Sequence[Item]) -> bool:
     """Whether the text names one of these items' products ("the order with the boots")."""
     toks = _tokens(text)
