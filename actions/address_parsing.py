@@ -75,7 +75,7 @@ def _cap(text: str) -> str:
 
 def parse_address(text: Optional[str]) -> AddressParse:
     """A US address from free text (``123 Main St Apt 4, Austin, TX 78701``)."""
-    text = (text or "").strip().rstrip(".!")
+    text = (text or "").strip().rstrip(".!?")
     result = AddressParse()
     stripped = _COUNTRY_RE.sub("", text)
     try:
@@ -85,7 +85,7 @@ def parse_address(text: Optional[str]) -> AddressParse:
         for token, label in exc.parsed_string:
             if label not in parts or list(parts)[-1] == label:
                 parts[label] = (parts.get(label, "") + " " + token).strip()
-    parts = {k: v.strip(" ,") for k, v in parts.items()}
+    parts = {k: v.strip(" ,.!?;:") for k, v in parts.items()}
     street = ["AddressNumberPrefix", "AddressNumber", "AddressNumberSuffix",
               "StreetNamePreDirectional", "StreetNamePreModifier", "StreetNamePreType",
               "StreetName", "StreetNamePostType", "StreetNamePostDirectional",
