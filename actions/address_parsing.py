@@ -85,7 +85,8 @@ def parse_address(text: Optional[str]) -> AddressParse:
         for token, label in exc.parsed_string:
             if label not in parts or list(parts)[-1] == label:
                 parts[label] = (parts.get(label, "") + " " + token).strip()
-    parts = {k: v.strip(" ,.!?;:") for k, v in parts.items()}
+    parts = {k: v.strip(" ,!?;:") for k, v in parts.items()}
+    parts["ZipCode"] = parts.get("ZipCode", "").rstrip(".")
     street = ["AddressNumberPrefix", "AddressNumber", "AddressNumberSuffix",
               "StreetNamePreDirectional", "StreetNamePreModifier", "StreetNamePreType",
               "StreetName", "StreetNamePostType", "StreetNamePostDirectional",
