@@ -68,7 +68,7 @@ FIELD_TITLES = {
     "payment_method_id": "The payment method",
     "new_address": "The address",
 }
-DEFAULT_ADDRESS_WORDS = ("default", "account", "profile", "home address", "my address on file")
+DEFAULT_ADDRESS_WORDS = ("default", "account", "profile", "home address", "address on file")
 # Messages that are not an answer when nothing could be read from them: the form lets the
 # rules handle them (FAQ, status, product question, stop, human, small talk) and asks again.
 DIGRESSIONS = {
