@@ -115,6 +115,8 @@ class ActionAskChangeNewItems(_AskAction):
         item = ctx.item(old_ids[len(done)]) if len(done) < len(old_ids) else None
         if item is None:
             return []
+        if ctx.slots.get("change_offer"):
+            return []  # the closest variant was just offered: that offer is the question
         product = ctx.products.get(item.product_id)
         variants = [v for v in (product.variants if product else ())
                     if v.available and v.item_id != item.item_id]

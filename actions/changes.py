@@ -31,6 +31,7 @@ from actions.text_parsing import (
     Turn,
     find_order_ids,
     normalize_order_id,
+    refers_to_it,
     refers_to_latest_order,
     request_clauses,
     without_order_ids,
@@ -179,30 +180,67 @@ def prefill(turn: Turn, plan: ChangePlan, ctx: ChangeContext) -> Optional[Proble
     if "return_reason" in plan.slots:
         reason = turn.entity("return_reason")
         slots["return_reason"] = (resolvers.canonical_return_reason(reason or words)
-                                  or resolvers.free_reason(reason))
+                                  or resolvers.free_reason(reason)
+                                  or resolvers.free_reason(resolvers.reason_clause(words)))
     if "change_items" in plan.slots and ctx.order and words:
         choice = resolvers.resolve_items(words, ctx.order.items)
         if choice.item_ids and not choice.ambiguous:
             slots["change_items"] = list(choice.item_ids)
             slots["change_new_items"] = []
-            if plan.change_type in ("exchange", "modify_items") and len(choice.item_ids) == 1:
-                _wanted_variant(words, ctx)  # "... for black ones with 4 hours"
+            if plan.change_type in ("exchange", "modify_items"):
+                note = _wanted_variant(words, ctx) or note  # "... for black ones with 4 hours"
     if "new_address" in plan.slots and words:
         parsed = resolvers.parse_address(words)
         slots["new_address"] = None if parsed.missing else parsed.as_dict()
+    _payment_from_request(words, plan, ctx)
     return note
 
 
-def _wanted_variant(words: str, ctx: ChangeContext) -> None:
-    """The new options named in the request itself, when they name exactly one variant."""
-    item = ctx.item(ctx.slots["change_items"][0])
-    product = ctx.products.get(item.product_id) if item else None
-    wish = resolvers.wanted_part(words)
-    if item is None or product is None or not wish:
+def _wanted_variant(words: str, ctx: ChangeContext) -> Optional[Problem]:
+    """The new options named in the request itself ("… for black ones with 4 hours", "can both
+    backpacks be the camera version"), taken only when they name exactly one variant for
+    every chosen item."""
+    chosen: List[str] = []
+    for item_id in ctx.slots["change_items"]:
+        item = ctx.item(item_id)
+        product = ctx.products.get(item.product_id) if item else None
+        if item is None or product is None:
+            return None
+        variant, offers = None, []
+        for wish in (resolvers.wanted_part(words), words):
+            choice = resolvers.resolve_variant(wish, product, item.item_id) if wish else None
+            if choice is not None and choice.variant is not None:
+                variant = choice.variant
+                break
+            offers = offers or (choice.candidates if choice else [])
+        if variant is None:
+            if not chosen and len(offers) == 1:  # the closest available: asked, not taken
+                ctx.slots["change_offer"] = offers[0].item_id
+                ctx.slots["change_new_items"] = []
+                return {"text": closest_variant_offer(item, offers[0]),
+                        "buttons": [variant_button(item, offers[0])]}
+            break
+        chosen.append(variant.item_id)
+    ctx.slots["change_new_items"] = chosen
+    return None
+
+
+def _payment_from_request(words: str, plan: ChangePlan, ctx: ChangeContext) -> None:
+    """"… put any difference on my paypal", "refund to my gift card": the method named up front
+    (never the one after "instead of" / "rather than")."""
+    if "payment_method_id" not in plan.required_slots() or not words:
         return
-    choice = resolvers.resolve_variant(wish, product, item.item_id)
-    if choice.variant is not None:
-        ctx.slots["change_new_items"] = [choice.variant.item_id]
+    if plan.change_type in ("exchange", "modify_items") and len(
+            ctx.slots.get("change_new_items") or []) < len(ctx.slots.get("change_items") or [1]):
+        return  # the difference, and so the methods allowed, is not known yet
+    choices = plan.payment_choices(ctx)
+    choice = resolvers.resolve_payment_method(resolvers.without_replaced(words), choices)
+    method_id = choice.method_id
+    if choice.original and not method_id and ctx.order:
+        allowed = {m.id for m in choices}
+        method_id = next((m for m in ctx.order.payment_method_ids if m in allowed), None)
+    if method_id in {m.id for m in choices}:
+        ctx.slots["payment_method_id"] = method_id
 
 
 def interpret(turn: Turn, requested: Optional[str], plan: ChangePlan,
@@ -353,7 +391,8 @@ def typed_order(turn: Turn, plan: ChangePlan) -> Optional[str]:
             ids = find_order_ids(clause)
             if ids and family(CHANGE_INTENTS.get(intent or "")) == family(plan.change_type):
                 return ids[0]
-    return turn.order_id()
+    ids = find_order_ids(turn.words)  # "cancel W1 and W2": W1 first (the entity is the last)
+    return ids[0] if ids else turn.order_id()
 
 
 def current_clause(turn: Turn, order_id: Optional[str]) -> Turn:
@@ -513,7 +552,9 @@ class ValidateChangeForm(FormValidationAction):
         discussed = normalize_order_id(str(tracker.get_slot("order_id") or ""))
         if discussed:
             try:
-                if plan.eligible(shop.order(discussed)):
+                # "ok and can I cancel it?": that order, even when it can't be (then the
+                # shopper hears why, for that order)
+                if plan.eligible(shop.order(discussed)) or refers_to_it(turn.words):
                     slots["change_order_id"] = discussed
                     return None
             except NotFound:

@@ -215,6 +215,33 @@ def free_reason(text: Optional[str]) -> Optional[str]:
     return clean[:200]
 
 
+_REASON_CLAUSE_RE = re.compile(
+    r"\b(?:because|since|cause|cuz|coz|bc|as)\s+(?P<a>[^.;!?]+)|[,.;!]\s*(?P<b>(?:it|they|its|"
+    r"theyre|the (?:\w+ ){0,2}(?:is|are|was|were|has|have|came|arrived))\b[^.;!?]*)")
+_NOT_REASON_RE = re.compile(r"\b(refund|gift ?card|paypal|credit card|card|pay|charge|"
+                            r"difference|original|method|account)\b")
+
+
+def reason_clause(text: Optional[str]) -> Optional[str]:
+    """The part of a request that says why ("…, it's missing about 20 pieces", "because …"),
+    not the part that says where the money goes."""
+    for match in _REASON_CLAUSE_RE.finditer((text or "").lower().replace("’", "'")):
+        clause = (match.group("a") or match.group("b") or "").strip()
+        if clause and not _NOT_REASON_RE.search(clause):
+            return clause
+    return None
+
+
+_REPLACED_RE = re.compile(r"\b(?:instead of|rather than|than|not|from|and not)\s+(?:my |the |"
+                          r"a |your )?(?:\w+ ){0,2}?(?:card|paypal|pay pal|visa|mastercard|amex|"
+                          r"gift ?card|credit card|debit card)\b")
+
+
+def without_replaced(text: str) -> str:
+    """The text without the method being replaced ("my visa *instead of paypal*")."""
+    return _REPLACED_RE.sub(" ", text.lower())
+
+
 _CHANGE_VERB_RE = re.compile(r"\b(exchange|exhange|swap|switch|change|replace|trade|modify|"
                              r"upgrade|downgrade|turn)\w*")
 _INTO_RE = re.compile(r"\b(?:for|to|into|with|instead of it)\b(?!\s*(?:order\s*)?#?\s*w?\s*\d{7})")
@@ -277,7 +304,9 @@ _CATALOG_FORMS = _name_forms(ALIASES)
 # follows the marker is excluded from what precedes it (or from all items)
 _EXCEPT_RE = re.compile(
     r"\b(?:except(?: for)?|excepting|excluding|other than|apart from|aside from|minus|"
-    r"save for|but not|not including|with the exception of|(?<=all )but|(?<=everything )but|"
+    r"save for|but not(?= (?:the|my|a|an|one|those|these|this|that|any|either)\b)|"
+    r"not including|with the exception of|(?<=all )but|(?<=everything )but|"
+    r"but keep(?:ing)?|and keep(?:ing)?|while keeping|keeping|"
     r"(?<=all of them )but|(?<=all of it )but)\b")
 _KEEP_RE = re.compile(r"\b(?:i(?:ll| will| want to| wanna| would like to|d like to)? )?keep(?:ing)?"
                       r"\b(?P<kept>[^.;]*?)(?:,|\band\b|\bbut\b)(?P<rest>.*\b(?:rest|others?|"
@@ -439,6 +468,8 @@ _CHEAPEST = re.compile(r"\b(cheapest|least expensive|lowest price(?:d)?|most aff
 _PRICIEST = re.compile(r"\b(most expensive|priciest|highest price(?:d)?|top of the line)\b")
 _NOT_MORE = re.compile(
     r"\b(same price or (?:less|lower|cheaper)|not (?:any )?more expensive|no more expensive|"
+    r"nothing more expensive|nothing pricier|no pricier|not pricier|nothing that costs more|"
+    r"(?:more expensive|pricier) than (?:what i paid|mine|my current|the one i have) is not|"
     r"(?:doesnt|does not|wont|will not|dont|not) cost (?:any )?more|without paying (?:any )?more|"
     r"no extra (?:cost|charge)|(?:cheaper|less expensive|lower price(?:d)?)|not pay (?:any )?more|"
     r"(?:at|for) most the same price|under the same price|up to the same price|"
@@ -457,6 +488,7 @@ class RelativeWish:
     direction: int = 0
     step: bool = False
     price: Optional[str] = None
+    other: Optional[str] = None  # "another colour": that option must differ from now
 
 
 def _rank(value: str) -> Optional[float]:
@@ -484,12 +516,16 @@ def relative_wish(text: Optional[str], keys: Sequence[str]) -> RelativeWish:
         price = "closest"
     elif _NOT_MORE.search(low):
         price = "not_more"
+    other_m = re.search(r"\b(?:another|different|other|new)\s+(\w+)", low)
+    other = next((k for k in keys if other_m and k.lower().split()[-1] in (
+        other_m.group(1), other_m.group(1).replace("colour", "color"))), None)
     for pattern, direction, step in ((_UP, 1, False), (_DOWN, -1, False), (_MORE, 1, True),
                                      (_LESS, -1, True)):
         m = re.search(rf"\b{pattern}\b(?P<after>(?: \w+){{0,3}})", low)
-        if not m or (pattern in (_MORE, _LESS) and re.search(
-                r"\b(more|less) (expensive|costly)|\b(lower|higher) price", low)):
-            continue
+        if not m or (m.group(0).split()[-1] in ("more", "less", "higher", "lower")
+                     and (m.group("after").split() or [""])[0] in (
+                         "expensive", "costly", "price", "priced", "than")):
+            continue  # "not more expensive" is about money, not size
         if pattern in (_UP, _DOWN) and re.search(r"\b(most|least) (expensive|costly|affordable)",
                                                  low):
             continue
@@ -500,8 +536,9 @@ def relative_wish(text: Optional[str], keys: Sequence[str]) -> RelativeWish:
         if key is None and re.match(r"(big|larg|small|tin|a size|one size|size)", m.group(0)):
             key = next((k for k in _SIZE_KEYS if k in keys), None)  # "the biggest one"
         if key:
-            return RelativeWish(key=key, direction=direction, step=step, price=price)
-    return RelativeWish(price=price)
+            return RelativeWish(key=key, direction=direction, step=step, price=price,
+                                other=other)
+    return RelativeWish(price=price, other=other)
 
 
 def apply_relative(wish: RelativeWish, pool: List[Variant], current: Optional[Variant]
@@ -544,16 +581,31 @@ def resolve_variant(text: Optional[str], product: Product, current_item_id: str
     # per option key, the values the text names (the longest mention wins within a key)
     spans: Dict[str, Tuple[int, int]] = {}
     wanted: Dict[str, set] = {}
-    for key in {k for v in variants for k in v.options}:
+    keys = {k for v in variants for k in v.options}
+    all_hits = {key: {value: hit for value in {str(v.options.get(key)) for v in variants
+                                               if key in v.options}
+                      if (hit := _option_hits({key: value}, toks).get(key))} for key in keys}
+    for key in keys:
         best: Tuple[int, float] = (0, 0.0)
-        for value in {str(v.options.get(key)) for v in variants if key in v.options}:
-            hit = _option_hits({key: value}, toks).get(key)
+        hits = all_hits[key]
+        mine = hits.get(str(current.get(key)))
+        shared = mine is not None and any(
+            other != key and any(h[1:] == mine[1:] for h in all_hits[other].values())
+            for other in keys)
+        elsewhere = mine is not None and any(
+            v != current.get(key) and (h[2] <= mine[1] or h[1] >= mine[2])
+            for v, h in hits.items())  # another value, named at another place
+        if mine is not None and not shared and elsewhere:
+            # "for black ones (mine are blue)", "the grey medium is too small": a value that
+            # differs from the current one is the wish; the current one only describes
+            hits = {v: h for v, h in hits.items() if v != current.get(key)}
+        for value, hit in hits.items():
             if hit and (hit[2] - hit[1], hit[0]) > best:
                 best, wanted[key], spans[key] = (hit[2] - hit[1], hit[0]), {value}, hit[1:]
             elif hit and (hit[2] - hit[1], hit[0]) == best:
                 wanted[key].add(value)
     wish = relative_wish(text, sorted({k for v in variants for k in v.options}))
-    if not wanted and not (wish.key or wish.price):
+    if not wanted and not (wish.key or wish.price or wish.other):
         return VariantChoice()
     # one mention naming several keys ("black" for frame and lens colour) is one wish:
     # the key named next to it decides ("brown lenses"), else any of them will do
@@ -580,10 +632,25 @@ def resolve_variant(text: Optional[str], product: Product, current_item_id: str
         return sum(v.options.get(k) == val for k, val in current.items()
                    if k not in wanted)
 
+    named_change = bool(wanted) or bool(wish.other)
+    if wish.other and wish.other not in wanted:  # "another colour"
+        wanted = {**wanted, wish.other: set()}
+        fits = [v for v in fits if v.options.get(wish.other) != current.get(wish.other)]
     if wish.key or wish.price:  # "the biggest", "cheaper": among the available ones
         wanted = {**wanted, **({wish.key: set()} if wish.key else {})}
         current_variant = next((v for v in variants if v.item_id == current_item_id), None)
-        fits = apply_relative(wish, [v for v in fits if v.available], current_variant)
+        pool = [v for v in fits if v.available]
+        if wish.key:
+            pool = apply_relative(RelativeWish(key=wish.key, direction=wish.direction,
+                                               step=wish.step), pool, current_variant)
+        if wish.price in ("not_more", "closest_not_more") and current_variant is not None:
+            pool = [v for v in pool if v.price <= current_variant.price + 1e-9]
+        if wish.price not in ("min", "max") and (named_change or wish.key) and pool:
+            # "another colour, closest in price": what the shopper didn't ask to change
+            # stays as it is where it can
+            most = max(kept(v) for v in pool)
+            pool = [v for v in pool if kept(v) == most]
+        fits = apply_relative(RelativeWish(price=wish.price), pool, current_variant)
         if not fits:
             return VariantChoice(mentioned=mentioned)
     fits.sort(key=lambda v: (-kept(v), v.price))
@@ -591,7 +658,7 @@ def resolve_variant(text: Optional[str], product: Product, current_item_id: str
     sold_out = [v for v in fits if not v.available]
     keep_all = len([k for k in current if k not in wanted])
     if wish.price in ("min", "max", "closest", "closest_not_more"):
-        keep_all = 0  # "the cheapest one": whatever its other options
+        keep_all = min((kept(v) for v in available), default=0)  # the price decided
     exact = [v for v in available if kept(v) >= keep_all]
     choice = VariantChoice(unavailable=sold_out, mentioned=mentioned)
     # only a variant that keeps every option the shopper didn't ask to change is taken;

@@ -104,7 +104,10 @@ def refers_to_latest_order(text: Optional[str]) -> bool:
 # "change the address of W1 to …, and then cancel W2": one request per clause
 _CLAUSE_BREAK_RE = re.compile(
     r"(?:[.;!?]\s+|,?\s*\b(?:and then|then|after that|afterwards|and also|also|plus|"
-    r"as well as that|oh and|and finally|finally)\b)", re.IGNORECASE)
+    r"as well as that|oh and|and finally|finally)\b|,?\s*\band\b(?=\s+(?:please\s+|pls\s+|"
+    r"can you\s+|could you\s+|i want to\s+|id like to\s+|i'd like to\s+)?(?:cancel|cancle|"
+    r"return|exchange|swap|change|modify|update|switch|replace|ship|send|pay|refund)\b))",
+    re.IGNORECASE)
 _CLAUSE_INTENTS = (  # first match wins: the most specific wording first
     ("change_address", r"\baddress|\bship (?:it )?to\b|\bdeliver (?:it )?to\b|\bsend it to\b"),
     ("change_payment", r"\bpayment|\bpay (?:for it )?with\b|\bcharge (?:it )?to\b|\bpaypal\b|"
@@ -130,6 +133,15 @@ def request_clauses(text: Optional[str]) -> list:
             prev_intent, prev = clauses[-1]
             clauses[-1] = (prev_intent or intent, f"{prev}, {part}")
     return clauses
+
+
+_IT_RE = re.compile(r"\b(?:it|this one|that one|this order|that order|the same order|"
+                    r"this|that)\b", re.IGNORECASE)
+
+
+def refers_to_it(text: Optional[str]) -> bool:
+    """Whether the shopper points at the order in focus ("can I cancel it?")."""
+    return bool(_IT_RE.search(text or ""))
 
 
 def is_payload(text: str) -> bool:

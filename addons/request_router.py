@@ -107,6 +107,13 @@ CHANGE_ROUTE_FROM = (
     "product_info", "faq", "inform", "nlu_fallback", "out_of_scope", "order_status",
     "track_order", "list_orders", CHANGE,
 )  # ... and any change intent whose own evidence is not in the message
+STOP_ROUTE_FROM = ("out_of_scope", "nlu_fallback", "inform", "faq", "deny", "complaint")
+# the end of a message that drops the request
+STOP_RE = re.compile(
+    r"\b(?:forget (?:it|about it|that|the whole thing)|never ?mind|scratch that|"
+    r"don'?t bother|dont do (?:it|anything)|don'?t do anything|leave it as it is|"
+    r"i(?:'ll| will)? keep (?:it|them|everything|the (?:\w+ ){0,2}\w+) after all|"
+    r"(?:wants?|want|decided|going) to keep (?:it|them|everything))\b[\s.!]*$")
 GENERIC_CHANGE_ROUTE_FROM = ("inform", "faq", "nlu_fallback", MODIFY, "out_of_scope",
                              "product_info")
 UNSUPPORTED_ROUTE_FROM = (
@@ -1072,6 +1079,10 @@ class RoutingRules:
         def may_change(new: str, allowed: FrozenSet[str]) -> bool:
             return intent in allowed and not self._same_family(intent, new)
 
+        # "hmm actually wait, my husband wants to keep them. forget it": drop the request
+        if intent in STOP_ROUTE_FROM and STOP_RE.search(analysis.low) and \
+                not analysis.has_id:
+            return "stop", "stop"
         # "yes, cancel it": the answer to a read-back, not a new request
         answer = bool(analysis.tokens) and analysis.tokens[0] in AFFIRMATIONS and \
             not analysis.order_ref and len(analysis.tokens) <= 8

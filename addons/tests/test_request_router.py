@@ -583,3 +583,17 @@ def test_parse_output_of_a_trained_pipeline(nlu_agent: Agent) -> None:
     assert annul["intent"]["name"] == "cancel_order"
     plain = asyncio.run(nlu_agent.parse_message("where is my order"))
     assert plain["intent"]["name"] == "order_status" and "routed" not in plain
+
+
+@pytest.mark.parametrize("text, predicted", [
+    ("hmm actually wait, my husband wants to keep them. forget it", "out_of_scope"),
+    ("never mind", "inform"),
+    ("ok scratch that", "nlu_fallback"),
+    ("i'll keep the boots after all", "inform"),
+])
+def test_dropping_the_request_is_stop(router: RequestRouter, text: str, predicted: str) -> None:
+    assert intent_of(router, text, predicted) == "stop"
+
+
+def test_forget_it_with_an_order_id_is_not_stop(router: RequestRouter) -> None:
+    assert intent_of(router, "forget it, cancel W1234567 instead", "cancel_order") != "stop"
