@@ -264,3 +264,77 @@ def test_two_kinds_of_change_in_one_message_each_get_their_own_order_and_words()
     (queued,) = events[0]["value"]
     assert queued["intent"] == {"name": "change_address"}
     assert find_order_ids(queued["text"]) == ["#W1620235"] and "Oak St" in queued["text"]
+
+
+# ------------------------------------------------------------------ the rest of a long request
+def other_context(change_type: str, order_id: str) -> ChangeContext:
+    order = Order.parse(DB["orders"][order_id])
+    owner = Customer.parse(DB["users"][DB["orders"][order_id]["user_id"]])
+    products = {i.product_id: Product.parse(DB["products"][i.product_id]) for i in order.items}
+    return ChangeContext(customer=owner, slots={"change_type": change_type,
+                                                "change_order_id": order_id},
+                         order=order, products=products)
+
+
+def test_the_wish_of_a_long_message_and_the_method_named_up_front() -> None:
+    ctx = other_context("exchange", "#W7990410")  # delivered: electric kettle 1L glass silver
+    prefill(said("hello! I'd like to exchange the electric kettle from order W7990410 for the "
+                 "black one, still 1L glass. put any difference on my paypal", "exchange_order"),
+            PLANS["exchange"], ctx)
+    new = product("Electric Kettle").variant(ctx.slots["change_new_items"][0])
+    assert new.options == {"capacity": "1L", "material": "glass", "color": "black"}
+    assert ctx.slots["payment_method_id"].startswith("paypal_")
+
+
+def test_the_current_options_in_a_message_only_describe_the_item() -> None:
+    ctx = other_context("exchange", "#W7209932")  # delivered: backpack grey medium polyester
+    prefill(said("i'd like to modify the backpack in order W7209932, can it be the black one in "
+                 "large instead? the grey medium is too small for my laptop stuff",
+                 "modify_order"), PLANS["exchange"], ctx)
+    new = product("Backpack").variant(ctx.slots["change_new_items"][0])
+    assert (new.options["color"], new.options["size"]) == ("black", "large")
+
+
+def test_both_copies_get_the_new_variant() -> None:
+    ctx = other_context("modify_items", "#W3130288")  # two glass white bookshelves, 3 and 4 ft
+    prefill(said("swap both bookshelves in W3130288 for the 5 ft white glass one please",
+                 "exchange_order"), PLANS["modify_items"], ctx)
+    news = [product("Bookshelf").variant(i).options for i in ctx.slots["change_new_items"]]
+    assert news == [{"material": "glass", "color": "white", "height": "5 ft"}] * 2
+
+
+def test_the_method_being_replaced_is_never_the_one_taken() -> None:
+    ctx = other_context("payment", "#W3529525")
+    prefill(said("I'd rather have W3529525 charged to my visa than paypal, is that doable?",
+                 "change_payment"), PLANS["payment"], ctx)
+    method = ctx.methods.get(ctx.slots.get("payment_method_id") or "")
+    assert method is not None and method.source == "credit_card"
+
+
+def test_the_reason_clause_of_a_return() -> None:
+    ctx = other_context("return", "#W9894882")
+    prefill(said("i want to return the jigsaw puzzle from W9894882, it's missing about 20 "
+                 "pieces. refund to my gift card", "return_order"), PLANS["return"], ctx)
+    assert ctx.slots["return_reason"] == "it's missing about 20 pieces"
+    assert ctx.slots["payment_method_id"].startswith("gift_card_")
+
+
+def test_a_lone_close_variant_in_the_request_is_offered() -> None:
+    ctx = other_context("modify_items", "#W1080318")  # t-shirt blue S cotton v-neck
+    note = prefill(said("change the t-shirt in w1080318 to a medium, still blue cotton",
+                        "modify_order"), PLANS["modify_items"], ctx)
+    assert note and "Shall I take that one?" in note["text"] and ctx.slots["change_offer"]
+    assert ctx.slots["change_new_items"] == []
+
+
+def test_another_colour_closest_in_price_but_not_more_expensive() -> None:
+    speaker = product("Bluetooth Speaker")
+    order = Order.parse(DB["orders"]["#W1170711"])
+    current = next(i for i in order.items if i.name == "Bluetooth Speaker")
+    choice = resolve_variant("another colour, whichever is closest in price to mine but not "
+                             "more expensive", speaker, current.item_id)
+    fits = [v for v in speaker.variants if v.available and v.price <= current.price
+            and v.options["color"] != current.options["color"]]
+    assert choice.variant is not None and choice.variant in fits
+    assert abs(choice.variant.price - current.price) == min(abs(v.price - current.price)
+                                                            for v in fits)
