@@ -12,7 +12,7 @@ from abc import abstractmethod
 from typing import Any, List, Tuple
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 
 from actions.action_base import Dispatcher, DomainDict, Events, NamedAction, run_safely, shop_safe
 from actions.change_plans import CHANGE_INTENTS, CHANGE_SLOTS, PLANS, ChangeContext, ChangePlan
@@ -181,7 +181,7 @@ def forget_change() -> Events:
 
 def next_in_queue(dispatcher: Dispatcher, tracker: Tracker) -> Events:
     """The next order of a request that named several ("cancel W1 and W2"): change_form
-    starts again for it (rule in data/rules/changes.yml), read back and confirmed on its own."""
+    starts again for it (a follow-up action), read back and confirmed on its own."""
     queue = list(tracker.get_slot("change_queue") or [])
     if not queue or not current_customer(tracker):
         return []
@@ -191,8 +191,10 @@ def next_in_queue(dispatcher: Dispatcher, tracker: Tracker) -> Events:
     if change_type is None or order_id is None:
         return [SlotSet("change_queue", queue or None)]
     dispatcher.utter_message(text=next_order_note(order_id))
+    # the form starts again at once (a rule can't tell this end of the form from the others)
     return [SlotSet("change_queue", queue or None), SlotSet("pending_message", head),
-            SlotSet("change_type", change_type), SlotSet("change_requested", True)]
+            SlotSet("change_type", change_type), SlotSet("change_requested", True),
+            FollowupAction("change_form")]
 
 
 class ActionSubmitChange(NamedAction):

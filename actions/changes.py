@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Tracker
@@ -148,8 +149,11 @@ def form_was_active(tracker: Tracker) -> bool:
     for event in reversed(tracker.events):
         if event.get("event") == "user":
             seen_user = True
-        elif seen_user and event.get("event") == "active_loop":
-            return event.get("name") == "change_form"
+        elif event.get("event") == "active_loop":
+            if seen_user:
+                return event.get("name") == "change_form"
+            if event.get("name") is None:
+                return False  # it ended since the message and starts again (the next order)
     return False
 
 
@@ -179,7 +183,8 @@ def prefill(turn: Turn, plan: ChangePlan, ctx: ChangeContext) -> Optional[Proble
                 note = {"text": whole_order_cancel_note(ctx.order.order_id, rest)}
     if "return_reason" in plan.slots:
         reason = turn.entity("return_reason")
-        slots["return_reason"] = (resolvers.canonical_return_reason(reason or words)
+        slots["return_reason"] = (resolvers.canonical_return_reason(reason)
+                                  or resolvers.canonical_return_reason(words)
                                   or resolvers.free_reason(reason)
                                   or resolvers.free_reason(resolvers.reason_clause(words)))
     if "change_items" in plan.slots and ctx.order and words:
@@ -308,6 +313,11 @@ def _items(turn: Turn, ctx: ChangeContext) -> Optional[Problem]:
     return None
 
 
+# "yes, that one is fine": taking the one variant offered
+_ACCEPT_RE = re.compile(r"\s*(yes|yeah|yep|yup|sure|ok|okay|fine|that one|take it|go for it|"
+                        r"sounds good|perfect|great)\b", re.IGNORECASE)
+
+
 def _new_item(turn: Turn, ctx: ChangeContext) -> Optional[Problem]:
     done = list(ctx.slots.get("change_new_items") or [])
     old_ids = ctx.slots.get("change_items") or []
@@ -319,7 +329,8 @@ def _new_item(turn: Turn, ctx: ChangeContext) -> Optional[Problem]:
     if item is None or product is None:
         return None
     offer = ctx.slots.get("change_offer")
-    if turn.intent == "affirm" and not picked and offer and product.variant(offer):
+    accepted = turn.intent == "affirm" or bool(_ACCEPT_RE.match(turn.words))
+    if accepted and not picked and offer and product.variant(offer):
         ctx.slots.update(change_new_items=done + [offer], change_offer=None)
         return None
     choice = resolvers.resolve_variant(picked or turn.words, product, item.item_id)

@@ -248,10 +248,11 @@ def refusal(order: Order, change_type: str, done_word: str) -> tuple[str, List[B
 # ----------------------------------------------------------------------------- requests
 def closest_variant_offer(item: Item, variant: Variant) -> str:
     """The one available variant that fits what was asked but changes another option."""
-    changed = [f"{key} {value}" for key, value in variant.options.items()
+    changed = [f"{key} {value} instead of {item.options.get(key)}"
+               for key, value in variant.options.items()
                if item.options.get(key) != value]
     return (f"Exactly that isn't available. The closest available {item.name} is "
-            f"{format_options(variant.options)} ({format_money(variant.price)}), which changes "
+            f"{format_options(variant.options)} ({format_money(variant.price)}): "
             f"{', '.join(changed)}. Shall I take that one?")
 
 

@@ -110,10 +110,10 @@ CHANGE_ROUTE_FROM = (
 STOP_ROUTE_FROM = ("out_of_scope", "nlu_fallback", "inform", "faq", "deny", "complaint")
 # the end of a message that drops the request
 STOP_RE = re.compile(
-    r"\b(?:forget (?:it|about it|that|the whole thing)|never ?mind|scratch that|"
+    r"\b(?:forget (?:it|about it|that|the whole thing)(?!')|never ?mind|scratch that|"
     r"don'?t bother|dont do (?:it|anything)|don'?t do anything|leave it as it is|"
     r"i(?:'ll| will)? keep (?:it|them|everything|the (?:\w+ ){0,2}\w+) after all|"
-    r"(?:wants?|want|decided|going) to keep (?:it|them|everything))\b[\s.!]*$")
+    r"(?:wants?|want|decided|going) to keep (?:it|them|everything))\b")
 GENERIC_CHANGE_ROUTE_FROM = ("inform", "faq", "nlu_fallback", MODIFY, "out_of_scope",
                              "product_info")
 UNSUPPORTED_ROUTE_FROM = (
