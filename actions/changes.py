@@ -230,16 +230,25 @@ def _wanted_variant(words: str, ctx: ChangeContext) -> Optional[Problem]:
     return None
 
 
+# a method named, not just "a card": PayPal, a gift card, a brand, the last four digits
+_NAMED_METHOD_RE = re.compile(
+    r"pay ?pal|gift ?card|store credit|credit card|debit card|visa|master ?card|amex|american "
+    r"express|discover|\b\d{4}\b|original|same (?:card|method|way)|way i paid", re.IGNORECASE)
+
+
 def _payment_from_request(words: str, plan: ChangePlan, ctx: ChangeContext) -> None:
     """"… put any difference on my paypal", "refund to my gift card": the method named up front
     (never the one after "instead of" / "rather than")."""
-    if "payment_method_id" not in plan.required_slots() or not words:
-        return
+    text = resolvers.without_replaced(words)
+    if "payment_method_id" not in plan.required_slots() or not _NAMED_METHOD_RE.search(text):
+        return  # "with a different card" names no method: asked, with buttons
+    choices = plan.payment_choices(ctx)
     if plan.change_type in ("exchange", "modify_items") and len(
             ctx.slots.get("change_new_items") or []) < len(ctx.slots.get("change_items") or [1]):
-        return  # the difference, and so the methods allowed, is not known yet
-    choices = plan.payment_choices(ctx)
-    choice = resolvers.resolve_payment_method(resolvers.without_replaced(words), choices)
+        # the difference, and so whether a gift card may pay it, is not known yet: only a
+        # card or PayPal (which pay any difference) is taken now
+        choices = [m for m in ctx.methods.values() if m.source != "gift_card"]
+    choice = resolvers.resolve_payment_method(text, choices)
     method_id = choice.method_id
     if choice.original and not method_id and ctx.order:
         allowed = {m.id for m in choices}
