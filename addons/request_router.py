@@ -107,7 +107,7 @@ CHANGE_ROUTE_FROM = (
     "product_info", "faq", "inform", "nlu_fallback", "out_of_scope", "order_status",
     "track_order", "list_orders", CHANGE,
 )  # ... and any change intent whose own evidence is not in the message
-STOP_ROUTE_FROM = ("out_of_scope", "nlu_fallback", "inform", "faq", "deny", "complaint")
+STOP_ROUTE_FROM = ("out_of_scope", "nlu_fallback", "inform", "faq", "complaint")  # "no" stays deny
 # the end of a message that drops the request
 STOP_RE = re.compile(
     r"\b(?:forget (?:it|about it|that|the whole thing)(?!')|never ?mind|scratch that|"
