@@ -39,7 +39,7 @@ def load_actions(repo: Path) -> Dict[str, Any]:
         "form": importlib.import_module("actions.changes").ValidateChangeForm(),
         "status": importlib.import_module("actions.orders").ActionOrderStatus(),
         "ask": {a.slot: a for a in (cls() for name, cls in vars(questions).items()
-                                    if name.startswith("ActionAsk"))},
+                                    if name.startswith("ActionAsk")) if hasattr(a, "slot")},
         "stop": questions.ActionStopChange(),
     }
 
