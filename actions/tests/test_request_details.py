@@ -32,7 +32,6 @@ pytestmark = pytest.mark.no_shop
 
 DB: Dict[str, Any] = json.loads(
     (Path(__file__).resolve().parents[2] / "shop" / "data" / "db.json").read_text("utf-8"))
-EMMA = Customer.parse(DB["users"]["emma_santos_9753"])
 DELIVERED_FIVE = "#W3113816"  # helmet, dumbbells, thermostat, office chair, keyboard
 PENDING_BOTTLES = "#W9903153"  # office chair, skateboard, 2 water bottles, laptop
 PENDING_THREE = "#W1620235"  # luggage set, electric kettle, bookshelf
@@ -158,10 +157,12 @@ def test_a_reason_in_the_shoppers_own_words(text: str, reason: Any) -> None:
 
 
 def context(change_type: str, order_id: str, **slots: Any) -> ChangeContext:
-    values: Dict[str, Any] = {"change_type": change_type, "change_order_id": order_id, **slots}
+    """The change context of the order's own customer, with the given slots."""
     order = Order.parse(DB["orders"][order_id])
+    owner = Customer.parse(DB["users"][DB["orders"][order_id]["user_id"]])
     products = {i.product_id: Product.parse(DB["products"][i.product_id]) for i in order.items}
-    return ChangeContext(customer=EMMA, slots=values, order=order, products=products)
+    values: Dict[str, Any] = {"change_type": change_type, "change_order_id": order_id, **slots}
+    return ChangeContext(customer=owner, slots=values, order=order, products=products)
 
 
 def said(text: str, intent: str = "inform", **entities: str) -> Turn:
@@ -267,17 +268,8 @@ def test_two_kinds_of_change_in_one_message_each_get_their_own_order_and_words()
 
 
 # ------------------------------------------------------------------ the rest of a long request
-def other_context(change_type: str, order_id: str) -> ChangeContext:
-    order = Order.parse(DB["orders"][order_id])
-    owner = Customer.parse(DB["users"][DB["orders"][order_id]["user_id"]])
-    products = {i.product_id: Product.parse(DB["products"][i.product_id]) for i in order.items}
-    return ChangeContext(customer=owner, slots={"change_type": change_type,
-                                                "change_order_id": order_id},
-                         order=order, products=products)
-
-
 def test_the_wish_of_a_long_message_and_the_method_named_up_front() -> None:
-    ctx = other_context("exchange", "#W7990410")  # delivered: electric kettle 1L glass silver
+    ctx = context("exchange", "#W7990410")  # delivered: electric kettle 1L glass silver
     prefill(said("hello! I'd like to exchange the electric kettle from order W7990410 for the "
                  "black one, still 1L glass. put any difference on my paypal", "exchange_order"),
             PLANS["exchange"], ctx)
@@ -287,7 +279,7 @@ def test_the_wish_of_a_long_message_and_the_method_named_up_front() -> None:
 
 
 def test_the_current_options_in_a_message_only_describe_the_item() -> None:
-    ctx = other_context("exchange", "#W7209932")  # delivered: backpack grey medium polyester
+    ctx = context("exchange", "#W7209932")  # delivered: backpack grey medium polyester
     prefill(said("i'd like to modify the backpack in order W7209932, can it be the black one in "
                  "large instead? the grey medium is too small for my laptop stuff",
                  "modify_order"), PLANS["exchange"], ctx)
@@ -296,7 +288,7 @@ def test_the_current_options_in_a_message_only_describe_the_item() -> None:
 
 
 def test_both_copies_get_the_new_variant() -> None:
-    ctx = other_context("modify_items", "#W3130288")  # two glass white bookshelves, 3 and 4 ft
+    ctx = context("modify_items", "#W3130288")  # two glass white bookshelves, 3 and 4 ft
     prefill(said("swap both bookshelves in W3130288 for the 5 ft white glass one please",
                  "exchange_order"), PLANS["modify_items"], ctx)
     news = [product("Bookshelf").variant(i).options for i in ctx.slots["change_new_items"]]
@@ -304,7 +296,7 @@ def test_both_copies_get_the_new_variant() -> None:
 
 
 def test_the_method_being_replaced_is_never_the_one_taken() -> None:
-    ctx = other_context("payment", "#W3529525")
+    ctx = context("payment", "#W3529525")
     prefill(said("I'd rather have W3529525 charged to my visa than paypal, is that doable?",
                  "change_payment"), PLANS["payment"], ctx)
     method = ctx.methods.get(ctx.slots.get("payment_method_id") or "")
@@ -312,7 +304,7 @@ def test_the_method_being_replaced_is_never_the_one_taken() -> None:
 
 
 def test_the_reason_clause_of_a_return() -> None:
-    ctx = other_context("return", "#W9894882")
+    ctx = context("return", "#W9894882")
     prefill(said("i want to return the jigsaw puzzle from W9894882, it's missing about 20 "
                  "pieces. refund to my gift card", "return_order"), PLANS["return"], ctx)
     assert ctx.slots["return_reason"] == "it's missing about 20 pieces"
@@ -320,7 +312,7 @@ def test_the_reason_clause_of_a_return() -> None:
 
 
 def test_a_lone_close_variant_in_the_request_is_offered() -> None:
-    ctx = other_context("modify_items", "#W1080318")  # t-shirt blue S cotton v-neck
+    ctx = context("modify_items", "#W1080318")  # t-shirt blue S cotton v-neck
     note = prefill(said("change the t-shirt in w1080318 to a medium, still blue cotton",
                         "modify_order"), PLANS["modify_items"], ctx)
     assert note and "Shall I take that one?" in note["text"] and ctx.slots["change_offer"]
