@@ -383,7 +383,7 @@ def _confirm(turn: Turn, plan: ChangePlan, ctx: ChangeContext) -> Optional[Probl
     return None
 
 
-def queue_other_orders(turn: Turn, slots: Dict[str, Any], tracker: Tracker) -> Events:
+def queue_other_orders(turn: Turn, slots: Dict[str, Any], waiting: List[Any]) -> Events:
     """"cancel W1 and W2", "change the address of W1 …, then cancel W2": this change does
     the current order; the others wait in ``change_queue`` ({text, intent}), each read back
     and confirmed on its own after this one (actions/change_actions.py: next_in_queue)."""
@@ -399,7 +399,7 @@ def queue_other_orders(turn: Turn, slots: Dict[str, Any], tracker: Tracker) -> E
                 queued.append({"text": f"{text} {order_id}", "intent": {"name": intent}})
     if not queued:
         return []
-    return [SlotSet("change_queue", list(tracker.get_slot("change_queue") or []) + queued)]
+    return [SlotSet("change_queue", list(waiting) + queued)]
 
 
 def typed_order(turn: Turn, plan: ChangePlan) -> Optional[str]:
@@ -477,10 +477,16 @@ class ValidateChangeForm(FormValidationAction):
         turn = latest_turn(tracker) if fresh else Turn()
         extra: Events = []
         pending = tracker.get_slot("pending_message")
+        waiting = list(tracker.get_slot("change_queue") or [])
         if activating and not fresh and isinstance(pending, dict):
             # the request made before identifying (or queued by an earlier change of the
             # same message): read as if it were said now
             turn, fresh = Turn.parse(pending), True
+        elif activating and fresh and waiting:
+            # a new request, not the next order of the last one: what still waited from an
+            # earlier request is forgotten, never started later by surprise
+            waiting = []
+            extra.append(SlotSet("change_queue", None))
         if pending:
             extra.append(SlotSet("pending_message", None))
 
@@ -520,7 +526,8 @@ class ValidateChangeForm(FormValidationAction):
         problem: Optional[Problem] = None
         if fresh and activating:
             problem = prefill(current_clause(turn, slots.get("change_order_id")), plan, ctx)
-            extra += queue_other_orders(turn, slots, tracker)
+            queued = queue_other_orders(turn, slots, waiting)
+            extra = [e for e in extra if not (queued and e.get("name") == "change_queue")] + queued
         elif fresh:
             problem = interpret(turn, tracker.get_slot(REQUESTED_SLOT), plan, ctx)
         changed = slot_events(before, slots, handled=False)

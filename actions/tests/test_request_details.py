@@ -240,13 +240,8 @@ def test_the_order_with_the_kettle() -> None:
 
 
 def test_several_orders_wait_in_turn_without_their_ids_mixed() -> None:
-    class Slots:
-        @staticmethod
-        def get_slot(name: str) -> Any:
-            return None
-
     turn = said("please cancel w1620235 and w2918688, ordered both by mistake", "cancel_order")
-    events = queue_other_orders(turn, {"change_order_id": "#W1620235"}, Slots())  # type: ignore
+    events = queue_other_orders(turn, {"change_order_id": "#W1620235"}, [])
     (queued,) = events[0]["value"]
     assert find_order_ids(queued["text"]) == ["#W2918688"]
     assert queued["intent"] == {"name": "cancel_order"}
@@ -260,8 +255,7 @@ def test_two_kinds_of_change_in_one_message_each_get_their_own_order_and_words()
     assert typed_order(turn, PLANS["cancel"]) == "#W2918688"
     assert typed_order(turn, PLANS["address"]) == "#W1620235"
     assert "Oak St" not in current_clause(turn, "#W2918688").text
-    events = queue_other_orders(turn, {"change_order_id": "#W2918688"}, type(
-        "T", (), {"get_slot": staticmethod(lambda name: None)})())
+    events = queue_other_orders(turn, {"change_order_id": "#W2918688"}, [])
     (queued,) = events[0]["value"]
     assert queued["intent"] == {"name": "change_address"}
     assert find_order_ids(queued["text"]) == ["#W1620235"] and "Oak St" in queued["text"]
