@@ -69,9 +69,10 @@ def main() -> None:
     args = parser.parse_args()
     port = free_port()
     env = dict(os.environ, LLM_PORT=str(port), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    log = open(ROOT / "results" / "request_llm_bench.log", "w")
-    service = subprocess.Popen([services_python(), "-m", "llm"], cwd=ROOT, env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
+    (ROOT / "results").mkdir(exist_ok=True)
+    with open(ROOT / "results" / "request_llm_bench.log", "w") as log:
+        service = subprocess.Popen([services_python(), "-m", "llm"], cwd=ROOT, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/health", timeout=300)
