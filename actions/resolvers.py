@@ -581,10 +581,26 @@ def resolve_variant(text: Optional[str], product: Product, current_item_id: str
     # per option key, the values the text names (the longest mention wins within a key)
     spans: Dict[str, Tuple[int, int]] = {}
     wanted: Dict[str, set] = {}
-    keys = {k for v in variants for k in v.options}
-    all_hits = {key: {value: hit for value in {str(v.options.get(key)) for v in variants
-                                               if key in v.options}
+    # stable orders (the catalog's), never a set's: the same words give the same variant in
+    # every process, whatever its hash seed
+    keys = list(dict.fromkeys(k for v in variants for k in v.options))
+    all_hits = {key: {value: hit for value in dict.fromkeys(str(v.options.get(key))
+                                                            for v in variants
+                                                            if key in v.options)
                       if (hit := _option_hits({key: value}, toks).get(key))} for key in keys}
+    # "black frames with the brown lenses": a mention next to the distinctive word of another
+    # key's name ("frame", "lens", "strap") belongs to that key, not to this one
+    generic = {"color", "colour", "type", "material", "size"}
+    words_of_key = {k: {w for w in _tokens(k) if w not in generic} for k in keys}
+    for key in keys:
+        for value, hit in list(all_hits[key].items()):
+            if not any(h[1:] == hit[1:] for k in keys if k != key for h in all_hits[k].values()):
+                continue  # words of one key only ("animals", "A5"): nothing to decide
+            near = toks[max(0, hit[1] - 1):hit[1]] + toks[hit[2]:hit[2] + 2]
+            foreign = {w for k in keys if k != key for w in words_of_key[k]} - words_of_key[key]
+            if any(t.startswith(w) or w.startswith(t.rstrip("es")) for t in near
+                   for w in foreign if len(t) >= 3):
+                del all_hits[key][value]
     for key in keys:
         best: Tuple[int, float] = (0, 0.0)
         hits = all_hits[key]
@@ -610,7 +626,7 @@ def resolve_variant(text: Optional[str], product: Product, current_item_id: str
     # one mention naming several keys ("black" for frame and lens colour) is one wish:
     # the key named next to it decides ("brown lenses"), else any of them will do
     groups: List[List[str]] = []
-    for key in sorted(spans, key=spans.get):
+    for key in sorted(spans, key=lambda k: (spans[k], keys.index(k))):
         if groups and spans[key][0] < spans[groups[-1][0]][1]:
             groups[-1].append(key)
         else:

@@ -324,3 +324,26 @@ def test_another_colour_closest_in_price_but_not_more_expensive() -> None:
     assert choice.variant is not None and choice.variant in fits
     assert abs(choice.variant.price - current.price) == min(abs(v.price - current.price)
                                                             for v in fits)
+
+
+def test_shared_colour_words_go_to_the_key_named_next_to_them_in_every_process() -> None:
+    """"black frames with the brown lenses": the same answer whatever the hash seed (a set's
+    order once decided it, so the variant differed from one action-server start to the next)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import json; from actions.resolvers import resolve_variant; "
+        "from actions.shop_records import Order, Product; "
+        "db = json.load(open('shop/data/db.json')); "
+        "o = Order.parse(db['orders']['#W2033238']); "
+        "it = next(i for i in o.items if i.name == 'Sunglasses'); "
+        "c = resolve_variant('black frames with the brown lenses pls, plastic frame is fine', "
+        "Product.parse(db['products'][it.product_id]), it.item_id); "
+        "print(c.variant and dict(c.variant.options))")
+    root = Path(__file__).resolve().parents[2]
+    answers = {subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
+                              text=True, env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin"},
+                              check=True).stdout.strip() for seed in ("1", "5", "7")}
+    assert answers == {str({"frame color": "black", "lens color": "brown",
+                            "lens type": "polarized", "frame material": "plastic"})}
