@@ -3,34 +3,13 @@ database afterwards (and unchanged after every refusal, "no" or forged payload).
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from typing import Any
 
 from tests.conversations.harness import Conversation, Stack
+from tests.conversations.shoppers import db_customer, db_order
 
 EMMA = {"email": "emma.santos7683@example.com", "user_id": "emma_santos_9753"}
 OLIVIA = {"email": "olivia.ito5204@example.com", "user_id": "olivia_ito_3591"}
-JSON_COLUMNS = {"address", "items", "payment_history", "return_items", "exchange_items",
-                "exchange_new_items"}
-
-
-def db_order(stack: Stack, order_id: str) -> dict[str, Any]:
-    """The order's row, read straight from the shop's database."""
-    with sqlite3.connect(stack.shop_db) as db:
-        db.row_factory = sqlite3.Row
-        row = db.execute("SELECT * FROM orders WHERE order_id = ?", (order_id,)).fetchone()
-    data = dict(row)
-    for column in JSON_COLUMNS:
-        if isinstance(data.get(column), str):
-            data[column] = json.loads(data[column])
-    return data
-
-
-def db_customer(stack: Stack, user_id: str) -> dict[str, Any]:
-    with sqlite3.connect(stack.shop_db) as db:
-        db.row_factory = sqlite3.Row
-        return dict(db.execute("SELECT * FROM customers WHERE user_id = ?", (user_id,)).fetchone())
 
 
 def identified(stack: Stack, who: dict[str, str], first: str) -> Conversation:
