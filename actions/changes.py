@@ -383,9 +383,9 @@ def _confirm(turn: Turn, plan: ChangePlan, ctx: ChangeContext) -> Optional[Probl
     return None
 
 
-def queue_other_orders(turn: Turn, slots: Dict[str, Any], waiting: List[Any]) -> Events:
+def other_orders(turn: Turn, slots: Dict[str, Any]) -> List[Dict[str, Any]]:
     """"cancel W1 and W2", "change the address of W1 …, then cancel W2": this change does
-    the current order; the others wait in ``change_queue`` ({text, intent}), each read back
+    the current order; the others ({text, intent}) wait in ``change_queue``, each read back
     and confirmed on its own after this one (actions/change_actions.py: next_in_queue)."""
     current = slots.get("change_order_id")
     queued: List[Dict[str, Any]] = []
@@ -397,9 +397,7 @@ def queue_other_orders(turn: Turn, slots: Dict[str, Any], waiting: List[Any]) ->
             if order_id != current and intent in CHANGE_INTENTS and all(
                     order_id not in q["text"] for q in queued):
                 queued.append({"text": f"{text} {order_id}", "intent": {"name": intent}})
-    if not queued:
-        return []
-    return [SlotSet("change_queue", list(waiting) + queued)]
+    return queued
 
 
 def typed_order(turn: Turn, plan: ChangePlan) -> Optional[str]:
@@ -482,11 +480,10 @@ class ValidateChangeForm(FormValidationAction):
             # the request made before identifying (or queued by an earlier change of the
             # same message): read as if it were said now
             turn, fresh = Turn.parse(pending), True
-        elif activating and fresh and waiting:
+        elif activating and fresh:
             # a new request, not the next order of the last one: what still waited from an
             # earlier request is forgotten, never started later by surprise
             waiting = []
-            extra.append(SlotSet("change_queue", None))
         if pending:
             extra.append(SlotSet("pending_message", None))
 
@@ -526,8 +523,9 @@ class ValidateChangeForm(FormValidationAction):
         problem: Optional[Problem] = None
         if fresh and activating:
             problem = prefill(current_clause(turn, slots.get("change_order_id")), plan, ctx)
-            queued = queue_other_orders(turn, slots, waiting)
-            extra = [e for e in extra if not (queued and e.get("name") == "change_queue")] + queued
+            queue = waiting + other_orders(turn, slots)
+            if queue != list(tracker.get_slot("change_queue") or []):
+                extra.append(SlotSet("change_queue", queue or None))
         elif fresh:
             problem = interpret(turn, tracker.get_slot(REQUESTED_SLOT), plan, ctx)
         changed = slot_events(before, slots, handled=False)

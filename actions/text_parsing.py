@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Mapping, Optional
 
 _ORDER_ID_RE = re.compile(r"^#?\s*W\s*(\d(?:\s*\d){6})$", re.IGNORECASE)
@@ -119,9 +120,11 @@ _CLAUSE_INTENTS = (  # first match wins: the most specific wording first
 )
 
 
-def request_clauses(text: Optional[str]) -> list:
+@lru_cache(maxsize=256)
+def request_clauses(text: Optional[str]) -> tuple:
     """(change intent or None, clause) for each clause that names an order — "change the
-    address of W1…, then cancel W2" is two requests, each with its own kind and order."""
+    address of W1…, then cancel W2" is two requests, each with its own kind and order.
+    Cached: the order, the words and the queue of one turn all read it."""
     parts = [p.strip(" ,") for p in _CLAUSE_BREAK_RE.split(text or "") if p and p.strip(" ,")]
     clauses: list = []
     for part in parts:
@@ -132,7 +135,7 @@ def request_clauses(text: Optional[str]) -> list:
         else:  # no order of its own: it details the clause before ("..., it was a gift")
             prev_intent, prev = clauses[-1]
             clauses[-1] = (prev_intent or intent, f"{prev}, {part}")
-    return clauses
+    return tuple(clauses)
 
 
 _IT_RE = re.compile(r"\b(?:it|this one|that one|this order|that order|the same order|"

@@ -11,7 +11,7 @@ from typing import Any, Dict, List
 import pytest
 
 from actions.change_plans import PLANS, ChangeContext
-from actions.changes import SIBLINGS, interpret, next_slot, prefill, queue_other_orders
+from actions.changes import SIBLINGS, interpret, next_slot, other_orders, prefill
 from actions.resolvers import (
     free_reason,
     names_products,
@@ -241,8 +241,7 @@ def test_the_order_with_the_kettle() -> None:
 
 def test_several_orders_wait_in_turn_without_their_ids_mixed() -> None:
     turn = said("please cancel w1620235 and w2918688, ordered both by mistake", "cancel_order")
-    events = queue_other_orders(turn, {"change_order_id": "#W1620235"}, [])
-    (queued,) = events[0]["value"]
+    (queued,) = other_orders(turn, {"change_order_id": "#W1620235"})
     assert find_order_ids(queued["text"]) == ["#W2918688"]
     assert queued["intent"] == {"name": "cancel_order"}
 
@@ -255,8 +254,7 @@ def test_two_kinds_of_change_in_one_message_each_get_their_own_order_and_words()
     assert typed_order(turn, PLANS["cancel"]) == "#W2918688"
     assert typed_order(turn, PLANS["address"]) == "#W1620235"
     assert "Oak St" not in current_clause(turn, "#W2918688").text
-    events = queue_other_orders(turn, {"change_order_id": "#W2918688"}, [])
-    (queued,) = events[0]["value"]
+    (queued,) = other_orders(turn, {"change_order_id": "#W2918688"})
     assert queued["intent"] == {"name": "change_address"}
     assert find_order_ids(queued["text"]) == ["#W1620235"] and "Oak St" in queued["text"]
 
