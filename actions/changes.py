@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Tracker
@@ -30,6 +29,7 @@ from actions.shop_client import NotFound, ShopUnavailable
 from actions.shop_records import Item, Variant
 from actions.text_parsing import (
     Turn,
+    accepts,
     find_order_ids,
     normalize_order_id,
     refers_to_it,
@@ -230,17 +230,11 @@ def _wanted_variant(words: str, ctx: ChangeContext) -> Optional[Problem]:
     return None
 
 
-# a method named, not just "a card": PayPal, a gift card, a brand, the last four digits
-_NAMED_METHOD_RE = re.compile(
-    r"pay ?pal|gift ?card|store credit|credit card|debit card|visa|master ?card|amex|american "
-    r"express|discover|\b\d{4}\b|original|same (?:card|method|way)|way i paid", re.IGNORECASE)
-
-
 def _payment_from_request(words: str, plan: ChangePlan, ctx: ChangeContext) -> None:
     """"… put any difference on my paypal", "refund to my gift card": the method named up front
     (never the one after "instead of" / "rather than")."""
     text = resolvers.without_replaced(words)
-    if "payment_method_id" not in plan.required_slots() or not _NAMED_METHOD_RE.search(text):
+    if "payment_method_id" not in plan.required_slots() or not resolvers.names_a_method(text):
         return  # "with a different card" names no method: asked, with buttons
     choices = plan.payment_choices(ctx)
     if plan.change_type in ("exchange", "modify_items") and len(
@@ -322,11 +316,6 @@ def _items(turn: Turn, ctx: ChangeContext) -> Optional[Problem]:
     return None
 
 
-# "yes, that one is fine": taking the one variant offered
-_ACCEPT_RE = re.compile(r"\s*(yes|yeah|yep|yup|sure|ok|okay|fine|that one|take it|go for it|"
-                        r"sounds good|perfect|great)\b", re.IGNORECASE)
-
-
 def _new_item(turn: Turn, ctx: ChangeContext) -> Optional[Problem]:
     done = list(ctx.slots.get("change_new_items") or [])
     old_ids = ctx.slots.get("change_items") or []
@@ -338,7 +327,7 @@ def _new_item(turn: Turn, ctx: ChangeContext) -> Optional[Problem]:
     if item is None or product is None:
         return None
     offer = ctx.slots.get("change_offer")
-    accepted = turn.intent == "affirm" or bool(_ACCEPT_RE.match(turn.words))
+    accepted = turn.intent == "affirm" or accepts(turn.words)
     if accepted and not picked and offer and product.variant(offer):
         ctx.slots.update(change_new_items=done + [offer], change_offer=None)
         return None

@@ -232,6 +232,17 @@ def reason_clause(text: Optional[str]) -> Optional[str]:
     return None
 
 
+# a method named, not just "a card": PayPal, a gift card, a brand, the last four digits
+_NAMED_METHOD_RE = re.compile(
+    r"pay ?pal|gift ?card|store credit|credit card|debit card|visa|master ?card|amex|american "
+    r"express|discover|\b\d{4}\b|original|same (?:card|method|way)|way i paid", re.IGNORECASE)
+
+
+def names_a_method(text: str) -> bool:
+    """Whether the text names a payment method, not just "a card" (then it is asked)."""
+    return bool(_NAMED_METHOD_RE.search(text))
+
+
 _REPLACED_RE = re.compile(r"\b(?:instead of|rather than|than|not|from|and not)\s+(?:my |the |"
                           r"a |your )?(?:\w+ ){0,2}?(?:card|paypal|pay pal|visa|mastercard|amex|"
                           r"gift ?card|credit card|debit card)\b")

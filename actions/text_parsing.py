@@ -147,6 +147,16 @@ def refers_to_it(text: Optional[str]) -> bool:
     return bool(_IT_RE.search(text or ""))
 
 
+# "yes, that one is fine": taking the one variant offered
+_ACCEPT_RE = re.compile(r"\s*(yes|yeah|yep|yup|sure|ok|okay|fine|that one|take it|go for it|"
+                        r"sounds good|perfect|great)\b", re.IGNORECASE)
+
+
+def accepts(text: str) -> bool:
+    """Whether the shopper takes what was just offered ("yes, that one is fine")."""
+    return bool(_ACCEPT_RE.match(text))
+
+
 def is_payload(text: str) -> bool:
     """Whether a message is a button payload (``/intent{...}``), not words the shopper typed."""
     return text.startswith("/")
