@@ -29,11 +29,14 @@ ACTIONS_HOST ?= 127.0.0.1
 ifeq ($(strip $(ACTIONS_TOKEN)),)
 ACTIONS_TOKEN := $(shell od -An -tx1 -N18 /dev/urandom | tr -d ' \n')
 endif
+ifeq ($(strip $(WEB_SESSION_SECRET)),)
+WEB_SESSION_SECRET := $(shell od -An -tx1 -N18 /dev/urandom | tr -d ' \n')
+endif
 # Every other setting of .env reaches the processes too (exported), still behind the shell's.
 export $(shell sed -nE 's/^([A-Za-z_][A-Za-z0-9_]*) \?=.*/\1/p' var/env.mk 2>/dev/null)
 export RASA_PORT ACTIONS_PORT SHOP_PORT SHOP_URL LLM_PORT LLM_BASE_URL LLM_MODEL LLM_API_KEY \
        WEB_PORT WEB_ORIGIN SHOP_DATABASE_URL TRACKER_DB_URL LOCK_STORE_URL SHOP_API_TOKEN RASA_AUTH_TOKEN \
-       ACTIONS_HOST ACTIONS_TOKEN
+       ACTIONS_HOST ACTIONS_TOKEN WEB_SESSION_SECRET
 # Nothing ever tries a model hub: every model comes from an installed package.
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1

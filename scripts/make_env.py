@@ -4,7 +4,7 @@ import secrets
 import sys
 from pathlib import Path
 
-SECRETS = ("SHOP_API_TOKEN", "RASA_AUTH_TOKEN", "ACTIONS_TOKEN")
+SECRETS = ("SHOP_API_TOKEN", "RASA_AUTH_TOKEN", "ACTIONS_TOKEN", "WEB_SESSION_SECRET")
 
 
 def main(example: str = ".env.example", target: str = ".env") -> None:

@@ -219,6 +219,10 @@ def build_env(workdir: Path) -> dict[str, str]:
         "SHOP_API_TOKEN": secrets.token_hex(16),
         "ACTIONS_PORT": str(actions_port),
         "ACTIONS_TOKEN": secrets.token_hex(16),
+        "WEB_SESSION_SECRET": secrets.token_hex(16),
+        # many conversations a second from one address: the suites are a load test on loopback
+        # (tests/security/ turns the limits on where it attacks them)
+        "RATE_LIMITS": "off",
         "SANIC_HOST": "127.0.0.1",  # the action server: only this machine
         "RASA_TELEMETRY_ENABLED": "false",
         "WEB_ORIGIN": env.get("WEB_ORIGIN") or "http://localhost:8080",
