@@ -1,19 +1,39 @@
-"""Rasa's socket.io channel with session persistence that actually delivers replies.
+"""Rasa's socket.io channel for the web page: server-issued sessions, bound to their socket.
 
-Rasa 3.6's ``SocketIOInput`` calls ``sio.enter_room(...)`` without ``await``. Since
-python-socketio 5.10 that method of ``AsyncServer`` is a coroutine, so the socket never
-joins the room named after the session id and, with ``session_persistence: true``, every
-bot reply is emitted to an empty room: the page never hears back (Rasa logs
-"coroutine 'AsyncServer.enter_room' was never awaited"; RasaHQ/rasa issue 13027).
-This subclass re-registers the ``session_request`` handler with the ``await``; everything
-else (events, paths, JWT, metadata, the output channel and its name) is Rasa's own.
+Rasa 3.6's ``SocketIOInput`` has three problems this subclass fixes:
 
-A socket from a page of another origin than ``WEB_ORIGIN`` is refused at ``connect``.
+* it calls ``sio.enter_room(...)`` without ``await``. Since python-socketio 5.10 that method of
+  ``AsyncServer`` is a coroutine, so the socket never joins the room named after the session id
+  and, with ``session_persistence: true``, every bot reply is emitted to an empty room (Rasa logs
+  "coroutine 'AsyncServer.enter_room' was never awaited"; RasaHQ/rasa issue 13027);
+* ``session_request`` confirms whatever session id the client names, so a new socket could join
+  (and read the replies of) any conversation whose id it knows, an identified one included;
+* ``user_uttered`` takes the conversation from the message's own ``session_id`` field, so any
+  socket could write into any conversation (security issue 22).
 
-It also answers every message the way the REST channel does (``addons/channels.py``): a message
+Here the server issues the session ids and signs them (``WEB_SESSION_SECRET``, HMAC-SHA256):
+
+* ``session_request`` keeps an id the page presents back (reload, reconnect) only if its
+  signature verifies; otherwise (none, unsigned, forged, another secret) it issues a fresh one.
+  The confirmed id is bound to the socket (python-socketio's per-socket session, gone on
+  disconnect) and the socket joins its room, leaving the one of an earlier session;
+* ``user_uttered`` always talks to the session bound to the socket. A message naming another
+  ``session_id``, or sent before a session was confirmed, is not processed (logged; nothing is
+  sent back). Metadata (``metadata_key``, ``customData`` in credentials.yml) reaches Rasa as
+  sent, except ``client_address``: always the server's view of the client (the peer address,
+  or with ``TRUSTED_PROXY_HOPS`` >= 1 the ``X-Forwarded-For`` entry of the outermost trusted
+  proxy), which the shop uses to count failed identification attempts per client;
+* a socket from a page of another origin than ``WEB_ORIGIN`` is refused at ``connect``.
+
+Every message is answered the way the REST channel does (``addons/channels.py``): a message
 over ``max_message_chars`` (2,000 by default) is not processed and the shopper is asked for a
 shorter one, a message without text gets "I didn't get any text", and a turn that failed
 (the action server down) without a reply gets a polite "sorry, try again or type 'human'".
+Everything else (paths, event names, JWT, the output channel and its name ``socketio``) is
+Rasa's own.
+
+Rasa refuses to start (``MissingSessionSecret``) without ``WEB_SESSION_SECRET``, with the
+placeholder of .env.example, or with one shorter than 16 characters.
 
 Use it in ``credentials.yml`` instead of ``socketio:``::
 
@@ -21,26 +41,141 @@ Use it in ``credentials.yml`` instead of ``socketio:``::
       user_message_evt: user_uttered
       bot_message_evt: bot_uttered
       session_persistence: true
+      metadata_key: customData
       max_message_chars: 2000
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import inspect
+import json
 import logging
 import os
-import uuid
-from typing import Any, Awaitable, Callable, Dict, Optional
+import re
+import secrets
+from typing import Any, Awaitable, Callable, Dict, Mapping, Optional
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
+from rasa.core.channels.socketio import SocketIOOutput
 from sanic import Blueprint
 
-from addons.channels import DEFAULT_MAX_MESSAGE_CHARS, guard_messages, max_chars_from
+from addons.channels import (
+    DEFAULT_MAX_MESSAGE_CHARS,
+    MAX_METADATA_BYTES,
+    guard_messages,
+    max_chars_from,
+)
 
 logger = logging.getLogger(__name__)
 DEFAULT_WEB_ORIGIN = "http://localhost:8080"  # as in the Makefile and .env.example
 LOOPBACK_NAMES = ("localhost", "127.0.0.1")
+
+SECRET_ENV = "WEB_SESSION_SECRET"
+PLACEHOLDER_PREFIX = "change-me"  # .env.example: change-me-web-session-secret
+MIN_SECRET_CHARS = 16
+TRUSTED_PROXY_HOPS_ENV = "TRUSTED_PROXY_HOPS"
+CLIENT_ADDRESS_KEY = "client_address"
+# A session id: 32 random URL-safe characters (24 bytes), ".", the 43-character URL-safe
+# base64 of HMAC-SHA256(secret, "web-session:v1:" + random). 76 characters of [A-Za-z0-9_.-]:
+# a valid Rasa sender id (addons/channels.py SENDER_RE, at most 128).
+SESSION_RANDOM_BYTES = 24
+SESSION_ID_RE = re.compile(r"([A-Za-z0-9_-]{32})\.([A-Za-z0-9_-]{43})")
+SIGNATURE_CONTEXT = b"web-session:v1:"
+# What the per-socket session (python-socketio's, dropped on disconnect) holds.
+BOUND_SESSION = "session_id"
+BOUND_ADDRESS = "client_address"
+
+
+class MissingSessionSecret(SystemExit):
+    """Rasa must not serve the web page without the secret that signs its session ids."""
+
+
+def session_secret(env: Optional[Mapping[str, str]] = None) -> bytes:
+    """``WEB_SESSION_SECRET``; missing, the placeholder or too short stops the server."""
+    env = os.environ if env is None else env
+    secret = (env.get(SECRET_ENV) or "").strip()
+    if secret and not secret.startswith(PLACEHOLDER_PREFIX) and len(secret) >= MIN_SECRET_CHARS:
+        return secret.encode()
+    raise MissingSessionSecret(
+        f"{SECRET_ENV} is not set, is the placeholder of .env.example or is shorter than "
+        f"{MIN_SECRET_CHARS} characters: the web chat's socket.io channel "
+        "(web.rasa_channel.SocketIOInput) refuses to start without the secret that signs the "
+        "session ids it issues. Set it in .env or the shell (`make` generates a random one "
+        "per run when it is empty; a fixed one keeps shoppers' conversations across restarts)."
+    )
+
+
+def _signature(secret: bytes, random_part: str) -> str:
+    digest = hmac.new(secret, SIGNATURE_CONTEXT + random_part.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def issue_session_id(secret: bytes) -> str:
+    """A fresh, unguessable session id signed with ``secret``."""
+    random_part = secrets.token_urlsafe(SESSION_RANDOM_BYTES)
+    return f"{random_part}.{_signature(secret, random_part)}"
+
+
+def verify_session_id(secret: bytes, session_id: Any) -> bool:
+    """Whether ``session_id`` is one this server issued (signature compared in constant time)."""
+    if not isinstance(session_id, str):
+        return False
+    match = SESSION_ID_RE.fullmatch(session_id)
+    if match is None:
+        return False
+    random_part, signature = match.groups()
+    return hmac.compare_digest(signature.encode(), _signature(secret, random_part).encode())
+
+
+def trusted_proxy_hops(env: Optional[Mapping[str, str]] = None) -> int:
+    """``TRUSTED_PROXY_HOPS``: how many reverse proxies in front of Rasa append to
+    ``X-Forwarded-For`` (0, the default: the peer address is the client)."""
+    env = os.environ if env is None else env
+    raw = (env.get(TRUSTED_PROXY_HOPS_ENV) or "0").strip()
+    try:
+        hops = int(raw)
+    except ValueError:
+        raise ValueError(f"{TRUSTED_PROXY_HOPS_ENV} must be a whole number, not {raw!r}") from None
+    if hops < 0:
+        raise ValueError(f"{TRUSTED_PROXY_HOPS_ENV} must be 0 or more, not {hops}")
+    return hops
+
+
+def peer_address(environ: Mapping[str, Any]) -> str:
+    """The address of the TCP peer of the socket's first request.
+
+    python-engineio's Sanic driver puts a fixed ``REMOTE_ADDR`` of ``127.0.0.1`` in the environ,
+    so the peer comes from the Sanic request it also hands over; ``REMOTE_ADDR`` otherwise.
+    """
+    request = environ.get("sanic.request")
+    ip = getattr(request, "ip", None) if request is not None else None
+    if isinstance(ip, str) and ip:
+        return ip
+    return str(environ.get("REMOTE_ADDR") or "unknown")
+
+
+def client_address(environ: Mapping[str, Any], hops: int = 0) -> str:
+    """The client of a socket as this server sees it (never what the client claims).
+
+    With ``hops`` >= 1 trusted proxies, each appending the address it saw to
+    ``X-Forwarded-For``, the client is the ``hops``-th entry from the right: entries further
+    left were written by the client itself and prove nothing. With fewer entries than hops the
+    leftmost one is taken (a proxy that replaces the header writes a single entry).
+    """
+    peer = peer_address(environ)
+    if hops < 1:
+        return peer
+    forwarded = [
+        part.strip() for part in str(environ.get("HTTP_X_FORWARDED_FOR") or "").split(",")
+    ]
+    forwarded = [part for part in forwarded if part]
+    if not forwarded:
+        return peer
+    return forwarded[-min(hops, len(forwarded))]
 
 
 def page_origins() -> set[str]:
@@ -58,8 +193,36 @@ def page_origins() -> set[str]:
     return origins
 
 
+def fingerprint(session_id: Any) -> str:
+    """Enough of an id to follow it in the log without writing a usable one there."""
+    return f"{session_id[:8]}…" if isinstance(session_id, str) else type(session_id).__name__
+
+
+def message_metadata(data: Mapping[str, Any], key: Optional[str]) -> Optional[Dict[str, Any]]:
+    """The client's metadata of a message (a dict, JSON text accepted as Rasa does); None when
+    it is malformed or larger than the REST channel allows."""
+    metadata = data.get(key or "metadata")
+    if metadata is None:
+        return {}
+    if isinstance(metadata, str):
+        if len(metadata) > MAX_METADATA_BYTES:
+            return None
+        try:
+            metadata = json.loads(metadata)
+        except ValueError:
+            return None
+    if not isinstance(metadata, dict):
+        return None
+    try:
+        if len(json.dumps(metadata)) > MAX_METADATA_BYTES:
+            return None
+    except (TypeError, ValueError):
+        return None
+    return dict(metadata)
+
+
 class SocketIOInput(RasaSocketIOInput):
-    """``socketio`` channel whose ``session_request`` awaits ``enter_room``; messages guarded."""
+    """``socketio`` channel with signed, socket-bound sessions; messages guarded."""
 
     max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS
 
@@ -74,14 +237,23 @@ class SocketIOInput(RasaSocketIOInput):
         return channel
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        """Rasa's blueprint, with the ``session_request`` handler replaced."""
-        socketio_webhook = super().blueprint(
-            guard_messages(on_new_message, self.max_message_chars)
-        )
+        """Rasa's blueprint, with ``connect``, ``session_request`` and the user message
+        handler replaced (module doc)."""
+        secret = session_secret()  # before anything is served: no secret, no start
+        hops = trusted_proxy_hops()
+        guarded = guard_messages(on_new_message, self.max_message_chars)
+        socketio_webhook = super().blueprint(guarded)
         sio = self.sio
         assert sio is not None  # set by the parent's blueprint()
+        namespace = self.namespace or "/"
         allowed = page_origins()
-        rasa_connect = sio.handlers[self.namespace or "/"]["connect"]
+        rasa_connect = sio.handlers[namespace]["connect"]
+
+        async def bound(sid: str) -> Dict[str, Any]:
+            try:
+                return dict(await sio.get_session(sid, namespace=namespace))
+            except KeyError:  # disconnected meanwhile
+                return {}
 
         @sio.on("connect", namespace=self.namespace)
         async def connect(sid: str, environ: Dict[str, Any], auth: Optional[Dict] = None) -> bool:
@@ -92,20 +264,72 @@ class SocketIOInput(RasaSocketIOInput):
             if origin and origin.rstrip("/") not in allowed:
                 logger.warning("socket.io connection refused: origin %s is not WEB_ORIGIN", origin)
                 return False
-            return await rasa_connect(sid, environ, auth)
+            accepted = await rasa_connect(sid, environ, auth)
+            if accepted is not False:
+                address = client_address(environ, hops)
+                await sio.save_session(sid, {BOUND_ADDRESS: address}, namespace=namespace)
+            return accepted
 
         @sio.on("session_request", namespace=self.namespace)
-        async def session_request(sid: str, data: Optional[dict[str, Any]]) -> None:
-            if not isinstance(data, dict):
-                data = {}
-            session_id = data.get("session_id")
-            if not isinstance(session_id, str) or not session_id or len(session_id) > 128:
-                session_id = uuid.uuid4().hex
+        async def session_request(sid: str, data: Any) -> None:
+            """Keep the presented id if this server signed it, else issue a new one; bind it."""
+            presented = data.get("session_id") if isinstance(data, dict) else None
+            if verify_session_id(secret, presented):
+                session_id = presented
+            else:
+                if presented:
+                    logger.info("socket %s presented session id %s without a valid signature: "
+                                "a new session is issued", sid, fingerprint(presented))
+                session_id = issue_session_id(secret)
+            try:
+                async with sio.session(sid, namespace=namespace) as session:
+                    previous = session.get(BOUND_SESSION)
+                    session[BOUND_SESSION] = session_id
+            except KeyError:
+                return  # the socket is gone
             if self.session_persistence:
-                entered = sio.enter_room(sid, session_id, namespace=self.namespace)
+                if previous and previous != session_id:
+                    left = sio.leave_room(sid, previous, namespace=namespace)
+                    if inspect.isawaitable(left):
+                        await left
+                entered = sio.enter_room(sid, session_id, namespace=namespace)
                 if inspect.isawaitable(entered):  # python-socketio >= 5.10
                     await entered
-            await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
-            logger.debug("Socket %s joined session %s.", sid, session_id)
+            await sio.emit("session_confirm", session_id, room=sid, namespace=namespace)
+            logger.debug("socket %s bound to session %s", sid, fingerprint(session_id))
+
+        @sio.on(self.user_message_evt, namespace=self.namespace)
+        async def handle_message(sid: str, data: Any) -> None:
+            """Rasa's handler, for the conversation bound to this socket only."""
+            session = await bound(sid)
+            session_id = session.get(BOUND_SESSION)
+            if not session_id:
+                logger.warning("socket %s sent a message before any session was confirmed: "
+                               "not processed", sid)
+                return
+            if not isinstance(data, dict):
+                logger.warning("socket %s sent a message that is not an object: not processed",
+                               sid)
+                return
+            named = data.get("session_id")
+            if named is not None and named != session_id:
+                logger.warning("socket %s (session %s) sent a message naming session %s: "
+                               "not processed", sid, fingerprint(session_id), fingerprint(named))
+                return
+            metadata = message_metadata(data, self.metadata_key)
+            if metadata is None:
+                logger.warning("socket %s sent malformed or oversized metadata: not processed",
+                               sid)
+                return
+            metadata[CLIENT_ADDRESS_KEY] = session.get(BOUND_ADDRESS) or "unknown"
+            text = data.get("message", "")
+            message = UserMessage(
+                text if isinstance(text, str) else "",
+                SocketIOOutput(sio, self.bot_message_evt),
+                session_id if self.session_persistence else sid,
+                input_channel=self.name(),
+                metadata=metadata,
+            )
+            await guarded(message)
 
         return socketio_webhook
