@@ -1,4 +1,5 @@
-"""validate_identify_form: who is the shopper (email, or first + last name + zip).
+"""validate_identify_form: who is the shopper (email + zip, first + last name + zip, or the
+store site's signed token).
 
 Why a custom ``run``: the form needs one decision per turn that spans several slots (is the
 identity complete? does the shop know it? is the conversation locked?), which the per-slot
@@ -7,7 +8,13 @@ identity complete? does the shop know it? is the conversation locked?), which th
 
 Contract (docs/dialogue-design.md):
 - remembers the task that triggered the form in ``pending_request``;
-- after 3 failed lookups the conversation is locked (``id_attempts``) and the form ends;
+- two facts, always: an email alone is never looked up (RETAIL_RULES), and every failure gets the
+  same reply, so no answer tells whether an email has an account;
+- a signed-in shopper's ``customer_token`` (actions/customer_token.py) identifies without asking;
+- after 3 failed lookups the conversation is locked (``id_attempts``) and the form ends; the shop
+  also counts failures per account and per client address across conversations and replicas
+  (``/restart`` or a new sender id does not reset those) and pauses identification
+  (``IdentificationLocked``);
 - one conversation serves one customer: once identified, other identity details are refused.
 """
 
@@ -22,15 +29,23 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
 
 from actions.action_base import Dispatcher, DomainDict, Events, shop_safe
+from actions.customer_token import customer_from_token, token_in
 from actions.shop_client import NotFound, ShopError, get_client
+
+try:  # TEMP until the shop helper lands actions/shop_errors.IdentificationLocked
+    from actions.shop_errors import IdentificationLocked
+except ImportError:  # pragma: no cover
+    class IdentificationLocked(ShopError):  # type: ignore[no-redef]
+        retry_after = 0
 from actions.text_parsing import EMAIL_RE, ZIP_RE, find_order_id
-from actions.tracker_helpers import TASK_INTENTS, latest_turn
+from actions.tracker_helpers import TASK_INTENTS, client_address, latest_metadata, latest_turn
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 IDENTITY_SLOTS = ("email", "first_name", "last_name", "zip")
 NAME_SLOTS = ("first_name", "last_name", "zip")
+EMAIL_SLOTS = ("email", "zip")
 
 NAME_WORD_RE = re.compile(r"[A-Za-zÀ-ÿ][A-Za-zÀ-ÿ'\-]*")
 # "I'd rather use my name", "no email", "by zip code" -> identify by name + zip
@@ -99,7 +114,7 @@ def other_identity_in_message(tracker: Tracker) -> bool:
 
 
 class ValidateIdentifyForm(FormValidationAction):
-    """Collects email or name + zip, asks the shop who that is, enforces the 3-strike lock."""
+    """Collects email + zip or name + zip, asks the shop who that is, enforces the locks."""
 
     def name(self) -> str:
         return "validate_identify_form"
@@ -112,10 +127,10 @@ class ValidateIdentifyForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> List[str]:
-        """``[]`` once identified or locked; name + zip when preferred; else ``[email]``."""
+        """``[]`` once identified or locked; name + zip when preferred; else email + zip."""
         if tracker.get_slot("customer_id") or self.is_locked(tracker):
             return []
-        return list(NAME_SLOTS) if self._name_mode(tracker) else ["email"]
+        return list(NAME_SLOTS) if self._name_mode(tracker) else list(EMAIL_SLOTS)
 
     def extract_email(
         self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict
@@ -238,6 +253,9 @@ class ValidateIdentifyForm(FormValidationAction):
 
         if tracker.get_slot("customer_id"):
             return events + self._already_identified(dispatcher, tracker)
+        signed_in = await self._signed_in(dispatcher, tracker)
+        if signed_in is not None:
+            return events + signed_in
         if self.is_locked(tracker):
             dispatcher.utter_message(response="utter_identification_locked")
             return events + self._clear_inputs(tracker) + [SlotSet(REQUESTED_SLOT, None)]
@@ -249,35 +267,67 @@ class ValidateIdentifyForm(FormValidationAction):
 
         email = tracker.get_slot("email")
         first, last, zip_code = (tracker.get_slot(s) for s in NAME_SLOTS)
-        if not email and not (first and last and zip_code):
+        if not zip_code or not (email or (first and last)):
             return events + [SlotSet(REQUESTED_SLOT, self._next_slot(tracker, name_mode))]
 
         client = get_client()
         try:
             if email:
-                user_id = client.lookup_customer(email=email)
+                user_id = client.lookup_customer(
+                    email=email, zip_code=zip_code, client_id=client_address(tracker))
             else:
                 user_id = client.lookup_customer(
-                    first_name=first, last_name=last, zip_code=zip_code
-                )
+                    first_name=first, last_name=last, zip_code=zip_code,
+                    client_id=client_address(tracker))
             profile = client.get_customer(user_id)
         except NotFound:
             return events + self._failed(dispatcher, tracker, name_mode and not email)
+        except IdentificationLocked as exc:
+            logger.info("identification paused by the shop for %s (%d s)",
+                        tracker.sender_id, exc.retry_after)
+            dispatcher.utter_message(response="utter_identification_paused",
+                                     retry_minutes=max(1, -(-int(exc.retry_after) // 60)))
+            return events + self._clear_inputs(tracker) + [SlotSet(REQUESTED_SLOT, None)]
         except ShopError as exc:
             logger.warning("identification: shop unavailable: %s", exc)
             dispatcher.utter_message(response="utter_shop_unavailable")
             return events + [SlotSet(REQUESTED_SLOT, None)]
 
-        customer_name = profile.first_name or first or ""
+        return events + self._identified(dispatcher, tracker, user_id,
+                                         profile.first_name or first or "")
+
+    # ------------------------------------------------------------------ internals
+    def _identified(self, dispatcher: Dispatcher, tracker: Tracker, user_id: str,
+                    customer_name: str) -> Events:
         dispatcher.utter_message(response="utter_identified", customer_name=customer_name)
-        return events + self._clear_inputs(tracker) + [
+        return self._clear_inputs(tracker) + [
             SlotSet("customer_id", user_id),
             SlotSet("customer_name", customer_name),
             SlotSet("identified", True),
             SlotSet(REQUESTED_SLOT, None),
         ]
 
-    # ------------------------------------------------------------------ internals
+    async def _signed_in(self, dispatcher: Dispatcher, tracker: Tracker) -> Optional[Events]:
+        """Identified by the store site's signed token in the message, or None (ask as usual).
+
+        The shop still has to know the customer: a token for a deleted account identifies no
+        one (the shopper is asked for the two facts instead).
+        """
+        user_id = customer_from_token(token_in(latest_metadata(tracker)))
+        if user_id is None:
+            return None
+        try:
+            profile = get_client().get_customer(user_id)
+        except NotFound:
+            logger.warning("customer token for an unknown customer %s", user_id)
+            return None
+        except ShopError as exc:
+            logger.warning("identification: shop unavailable: %s", exc)
+            dispatcher.utter_message(response="utter_shop_unavailable")
+            return [SlotSet(REQUESTED_SLOT, None)]
+        logger.info("identified %s by the store's signed token", tracker.sender_id)
+        return self._identified(dispatcher, tracker, user_id, profile.first_name or "")
+
     @staticmethod
     def is_locked(tracker: Tracker) -> bool:
         """True after MAX_ATTEMPTS failed lookups in this conversation."""
@@ -360,9 +410,8 @@ class ValidateIdentifyForm(FormValidationAction):
 
     @staticmethod
     def _next_slot(tracker: Tracker, name_mode: bool) -> Optional[str]:
-        if not name_mode:
-            return "email"
-        return next((s for s in NAME_SLOTS if not tracker.get_slot(s)), "first_name")
+        slots = NAME_SLOTS if name_mode else EMAIL_SLOTS
+        return next((s for s in slots if not tracker.get_slot(s)), slots[0])
 
     @staticmethod
     def _clear_inputs(tracker: Tracker) -> Events:

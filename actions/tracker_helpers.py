@@ -7,7 +7,7 @@ differently from the others.
 from __future__ import annotations
 
 import logging
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from rasa_sdk import Tracker
 
@@ -53,6 +53,22 @@ def requested_order_id(tracker: Tracker) -> Tuple[Optional[str], Optional[str]]:
         return entity, None
     raw = tracker.get_slot("order_id")
     return (str(raw), normalize_order_id(str(raw))) if raw else (None, None)
+
+
+def latest_metadata(tracker: Tracker) -> Dict[str, Any]:
+    """The metadata of the latest user message: what the channel added (``client_address``)
+    and what the page sent (``customer_token``)."""
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "user":
+            metadata = event.get("metadata")
+            return metadata if isinstance(metadata, dict) else {}
+    return {}
+
+
+def client_address(tracker: Tracker) -> Optional[str]:
+    """The shopper's network address as the channel saw it (never the client's own claim)."""
+    value = latest_metadata(tracker).get("client_address")
+    return value[:128] if isinstance(value, str) and value else None
 
 
 # --------------------------------------------------------------------------- identity

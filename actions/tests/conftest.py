@@ -173,6 +173,8 @@ class Conversation:
     sender: str = field(default_factory=lambda: "test-" + secrets.token_hex(4))
     active_loop: Dict[str, Any] = field(default_factory=dict)
     latest: Dict[str, Any] = field(default_factory=dict)
+    # what the channel and the page add to each user message (client_address, customer_token)
+    metadata: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.slots = initial_slots(self.domain) | self.slots
@@ -181,6 +183,8 @@ class Conversation:
         """The shopper says ``text``; entity values fill their slots (from_entity mappings)."""
         ents = entities_of(**entities)
         event = user_event(text, intent, ents)
+        if self.metadata:
+            event["metadata"] = dict(self.metadata)
         self.events.append(event)
         self.latest = event["parse_data"] | {"entities": ents}
         for ent in ents:  # what action_extract_slots does after each user message

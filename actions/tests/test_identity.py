@@ -1,7 +1,14 @@
-"""validate_identify_form against the real shop: email, name + zip, failures, lock, one customer."""
+"""validate_identify_form against the real shop: email + zip, name + zip, the store's signed
+token, failures, locks, one customer."""
 
 from __future__ import annotations
 
+import time
+
+import jwt
+import pytest
+
+from actions.customer_token import AUDIENCE
 from actions.identity import ValidateIdentifyForm
 from actions.orders import ActionResumeRequest
 from actions.tests.conftest import MOHAMED, NOAH, Conversation, identified_slots
@@ -21,7 +28,8 @@ def test_activation_remembers_the_task_and_asks_for_email(convo: Conversation) -
 def test_email_in_free_text_identifies_then_the_task_resumes(convo: Conversation) -> None:
     convo.user("status of order #W8844578 please", intent="order_status", order_id="#W8844578")
     convo.run(FORM, form=True)
-    convo.user(f"sure, it's {MOHAMED['email'].upper()}", intent="inform")
+    convo.user(f"sure, it's {MOHAMED['email'].upper()} and my zip is {MOHAMED['zip']}",
+               intent="inform")
     result = convo.run(FORM, form=True)
     assert result.responses == ["utter_identified"]
     assert "Thanks, Mohamed" in result.text
@@ -41,9 +49,96 @@ def test_email_entity_identifies(convo: Conversation) -> None:
     convo.run(FORM, form=True)
     convo.user(MOHAMED["email"], intent="inform", email=MOHAMED["email"])
     result = convo.run(FORM, form=True)
+    assert result.messages == [] and result.slot("requested_slot") == "zip"  # two facts
+    assert convo.slots["customer_id"] is None
+    convo.user(MOHAMED["zip"], intent="inform", zip=MOHAMED["zip"])
+    result = convo.run(FORM, form=True)
     assert result.responses == ["utter_identified"]
     assert convo.slots["customer_id"] == MOHAMED["user_id"]
     assert convo.run(ActionResumeRequest()).text.startswith("You have 4 orders")
+
+
+def test_an_email_alone_is_never_looked_up(convo: Conversation) -> None:
+    """Known or unknown, an email gets the same question: the zip; nothing tells them apart."""
+    replies = []
+    for email in (MOHAMED["email"], "nobody.atall1234@example.com"):
+        other = Conversation(convo.domain)
+        other.user("list my orders", intent="list_orders")
+        other.run(FORM, form=True)
+        other.user(email, intent="inform", email=email)
+        result = other.run(FORM, form=True)
+        replies.append((result.messages, result.slot("requested_slot"), other.slots["id_attempts"]))
+    assert replies[0] == replies[1] == ([], "zip", 0)
+
+
+def test_a_wrong_zip_and_an_unknown_email_get_the_same_reply(convo: Conversation) -> None:
+    texts = []
+    for email in (MOHAMED["email"], "nobody.atall1234@example.com"):
+        other = Conversation(convo.domain)
+        other.user("list my orders", intent="list_orders")
+        other.run(FORM, form=True)
+        other.user(f"{email} 99999", intent="inform")
+        result = other.run(FORM, form=True)
+        texts.append((result.responses, result.text, result.slot("requested_slot")))
+        assert other.slots["customer_id"] is None
+    assert texts[0] == texts[1]
+    assert texts[0][0] == ["utter_identification_failed"]
+
+
+STORE_SECRET = "the-store-signs-with-this-32-byte-secret"
+
+
+def _token(sub: str, secret: str = STORE_SECRET, **claims: object) -> str:
+    now = int(time.time())
+    payload = {"sub": sub, "aud": AUDIENCE, "iat": now, "exp": now + 600, **claims}
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+@pytest.fixture()
+def store_secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("CUSTOMER_TOKEN_SECRET", STORE_SECRET)
+    return STORE_SECRET
+
+
+def test_a_signed_in_shopper_is_identified_by_the_store_token(
+    convo: Conversation, store_secret: str
+) -> None:
+    convo.metadata = {"customer_token": _token(MOHAMED["user_id"])}
+    convo.user("where is my order W8844578?", intent="order_status", order_id="W8844578")
+    result = convo.run(FORM, form=True)
+    assert result.responses == ["utter_identified"]
+    assert convo.slots["customer_id"] == MOHAMED["user_id"] and convo.slots["identified"] is True
+    assert "Order #W8844578 is pending" in convo.run(ActionResumeRequest()).text
+
+
+@pytest.mark.parametrize("token", [
+    "not-a-token",
+    _token(MOHAMED["user_id"], secret="another-store-with-its-own-32-byte-secret"),
+    _token(MOHAMED["user_id"], aud="someone-else"),
+    _token(MOHAMED["user_id"], exp=int(time.time()) - 3600),
+    _token(MOHAMED["user_id"], exp=int(time.time()) + 30 * 86400),  # lives over a day
+    jwt.encode({"sub": MOHAMED["user_id"], "aud": AUDIENCE, "iat": int(time.time()),
+                "exp": int(time.time()) + 600}, None, algorithm="none"),
+    _token("nobody_at_all_0000"),
+])
+def test_a_bad_store_token_identifies_no_one(
+    convo: Conversation, store_secret: str, token: str
+) -> None:
+    convo.metadata = {"customer_token": token}
+    convo.user("list my orders", intent="list_orders")
+    result = convo.run(FORM, form=True)
+    assert result.slot("requested_slot") == "email"
+    assert convo.slots["customer_id"] is None and convo.slots["identified"] is False
+
+
+def test_store_tokens_are_refused_when_no_secret_is_set(
+    convo: Conversation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CUSTOMER_TOKEN_SECRET", raising=False)
+    convo.metadata = {"customer_token": _token(MOHAMED["user_id"], secret="")}
+    convo.user("list my orders", intent="list_orders")
+    assert convo.run(FORM, form=True).slot("requested_slot") == "email"
+    assert convo.slots["customer_id"] is None
 
 
 def test_name_and_zip_in_one_message(convo: Conversation) -> None:
@@ -158,19 +253,19 @@ def test_three_failures_lock_the_conversation(convo: Conversation) -> None:
     convo.user("my orders", intent="list_orders")
     convo.run(FORM, form=True)
     for attempt in (1, 2):
-        convo.user(f"nobody{attempt}@example.com", intent="inform")
+        convo.user(f"nobody{attempt}@example.com 10001", intent="inform")
         result = convo.run(FORM, form=True)
         assert result.responses == ["utter_identification_failed"]
         assert result.slot("requested_slot") == "email"
         assert convo.slots["id_attempts"] == attempt
-    convo.user("nobody3@example.com", intent="inform")
+    convo.user("nobody3@example.com 10001", intent="inform")
     result = convo.run(FORM, form=True)
     assert result.responses == ["utter_identification_locked"]
     assert result.slot("requested_slot") is None  # the form ends
     assert convo.slots["id_attempts"] == 3 and convo.slots["identified"] is False
 
     # later, even the right email is refused in this conversation
-    convo.user(MOHAMED["email"], intent="inform", email=MOHAMED["email"])
+    convo.user(f"{MOHAMED['email']} {MOHAMED['zip']}", intent="inform", email=MOHAMED["email"])
     result = convo.run(FORM, form=True)
     assert result.responses == ["utter_identification_locked"]
     assert convo.slots["customer_id"] is None and convo.slots["identified"] is False
@@ -195,7 +290,8 @@ def test_already_identified_with_another_identity_changes_nothing(domain: dict) 
 def test_partial_email_entity_is_completed_from_the_text(convo: Conversation) -> None:
     convo.user("my orders", intent="list_orders")
     convo.run(FORM, form=True)
-    convo.user(MOHAMED["email"], intent="inform", email="mohamed.li8414@example")
+    convo.user(f"{MOHAMED['email']} {MOHAMED['zip']}", intent="inform",
+               email="mohamed.li8414@example")
     assert convo.run(FORM, form=True).responses == ["utter_identified"]
 
 

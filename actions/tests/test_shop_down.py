@@ -50,7 +50,7 @@ def test_resume_says_the_shop_is_unavailable(domain: dict) -> None:
 def test_identification_is_not_a_strike_when_the_shop_is_down(convo: Conversation) -> None:
     convo.user("my orders", intent="list_orders")
     convo.run(ValidateIdentifyForm(), form=True)
-    convo.user(MOHAMED["email"], intent="inform", email=MOHAMED["email"])
+    convo.user(f"{MOHAMED['email']} {MOHAMED['zip']}", intent="inform", email=MOHAMED["email"])
     result = convo.run(ValidateIdentifyForm(), form=True)
     assert result.responses == ["utter_shop_unavailable"]
     assert result.slot("requested_slot") is None  # the form stops instead of looping

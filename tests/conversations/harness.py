@@ -188,12 +188,19 @@ class Conversation:
     stack: Stack
     sender: str
     transcript: list[tuple[str, list[str]]] = field(default_factory=list)
+    # sent with every message: what a store's page adds (e.g. {"customer_token": ...})
+    metadata: dict[str, Any] | None = None
+    # e.g. {"X-Forwarded-For": "203.0.113.7"}: another client behind a trusted proxy
+    headers: dict[str, str] | None = None
 
     def say(self, message: str) -> list[dict[str, Any]]:
         """Send ``message``; return the bot's messages (dicts with text/buttons)."""
+        body: dict[str, Any] = {"sender": self.sender, "message": message}
+        if self.metadata is not None:
+            body["metadata"] = self.metadata
         response = requests.post(
             f"{self.stack.rasa_url}/webhooks/rest/webhook",
-            json={"sender": self.sender, "message": message}, timeout=60,
+            json=body, headers=self.headers, timeout=60,
         )
         response.raise_for_status()
         replies = response.json()

@@ -8,13 +8,13 @@ from typing import Any
 from tests.conversations.harness import Conversation, Stack
 from tests.conversations.shoppers import db_customer, db_order
 
-EMMA = {"email": "emma.santos7683@example.com", "user_id": "emma_santos_9753"}
-OLIVIA = {"email": "olivia.ito5204@example.com", "user_id": "olivia_ito_3591"}
+EMMA = {"email": "emma.santos7683@example.com", "zip": "78228", "user_id": "emma_santos_9753"}
+OLIVIA = {"email": "olivia.ito5204@example.com", "zip": "80218", "user_id": "olivia_ito_3591"}
 
 
 def identified(stack: Stack, who: dict[str, str], first: str) -> Conversation:
     chat = stack.conversation()
-    assert first in chat.text(f"hi, my email is {who['email']}")
+    assert first in chat.text(f"hi, my email is {who['email']}, zip {who['zip']}")
     return chat
 
 
@@ -29,7 +29,7 @@ def text_of(replies: list[dict[str, Any]]) -> str:
 def test_cancel_asked_before_identification(stack: Stack) -> None:
     chat = stack.conversation()
     assert "email" in chat.text("I want to cancel an order").lower()
-    replies = chat.say(EMMA["email"])
+    replies = chat.say(f"{EMMA['email']} {EMMA['zip']}")
     payloads = [b["payload"] for b in buttons(replies)]
     assert '/inform{"order_id":"#W2918688"}' in payloads  # pending orders offered
     assert not any("#W8160318" in p for p in payloads)  # processed: not cancellable
@@ -96,7 +96,7 @@ def test_forged_payloads_never_skip_identification_or_read_back(stack: Stack) ->
     assert "email" in reply.lower() and "Luggage" not in reply
     chat.say("/affirm")
     assert db_order(stack, "#W1620235") == before
-    assert "Emma" in chat.text(EMMA["email"])
+    assert "Emma" in chat.text(f"{EMMA['email']} {EMMA['zip']}")
     # identified now: the cancel resumes, but a typed yes before any read-back does nothing
     chat.say('/inform{"cancel_reason":"no longer needed"}')
     chat.say("stop")

@@ -18,7 +18,8 @@ OTHER_CUSTOMERS_ORDER = "#W2579604"  # belongs to mia_taylor_6226
 def identified_chat(stack: Stack):
     chat = stack.conversation()
     assert "email" in chat.text("hi, where is my order?").lower()
-    assert "Mei" in chat.text(MEI["email"])
+    assert "zip" in chat.text(MEI["email"]).lower()  # two facts: the email, then the zip
+    assert "Mei" in chat.text(MEI["zip"])
     return chat
 
 
@@ -26,7 +27,7 @@ def test_order_status_asks_identification_then_offers_orders_as_buttons(stack: S
     chat = stack.conversation()
     ask = chat.text("where is my order?")
     assert "email" in ask.lower()
-    replies = chat.say(f"my email is {MEI['email']}")
+    replies = chat.say(f"my email is {MEI['email']} and my zip is {MEI['zip']}")
     texts = " ".join(r.get("text", "") for r in replies)
     assert "Mei" in texts
     buttons = [b for r in replies for b in r.get("buttons") or []]
@@ -85,15 +86,15 @@ def test_no_order_data_without_identification_even_with_a_typed_payload(stack: S
 def test_three_failed_identifications_offer_a_human(stack: Stack) -> None:
     chat = stack.conversation()
     chat.text("list my orders")
-    chat.text("nobody1@example.com")
-    chat.text("nobody2@example.com")
-    replies = chat.say("nobody3@example.com")
+    chat.text("nobody1@example.com 10001")
+    chat.text("nobody2@example.com 10001")
+    replies = chat.say("nobody3@example.com 10001")
     text = " ".join(r.get("text", "") for r in replies)
     assert "human agent" in text
     assert any(b["payload"] == "/request_human" for r in replies for b in r.get("buttons") or [])
     # rate limit: even a correct identity is refused for the rest of this conversation
     chat.text("list my orders")
-    assert "Mei" not in chat.text(MEI["email"])
+    assert "Mei" not in chat.text(f"{MEI['email']} {MEI['zip']}")
     assert chat.slots()["identified"] is False
 
 
@@ -112,7 +113,7 @@ def test_faq_in_the_middle_of_identification_then_back(stack: Stack) -> None:
     faq = chat.text("how long does a refund take?")
     assert "5 to 7 business days" in faq
     assert "email" in faq.lower()  # asks again for the identity
-    assert "Mei" in chat.text(MEI["email"])
+    assert "Mei" in chat.text(f"{MEI['email']}, zip {MEI['zip']}")
 
 
 def test_stop_during_identification(stack: Stack) -> None:

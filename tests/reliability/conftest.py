@@ -123,11 +123,11 @@ def proxies_reset(rel: Reliability) -> Iterator[Reliability]:
 
 
 def identify(stack: Stack, who: dict = MEI):
-    """A conversation identified as ``who`` by email (or name + zip for Omar)."""
+    """A conversation identified as ``who`` by email + zip (or name + zip for Omar)."""
     chat = stack.conversation()
     chat.text("hi, where is my order?")
     if "email" in who:
-        reply = chat.text(who["email"])
+        reply = chat.text(f"{who['email']}, zip {who['zip']}")
     else:
         reply = chat.text(f"Omar Silva, zip {who['zip']}")
     assert chat.slots().get("identified") is True, reply

@@ -74,13 +74,14 @@ def test_identification_attempts_are_rate_limited(rel: Reliability) -> None:
     rel.shop_proxy.clear()
     chat = rel.stack.conversation()
     chat.text("list my orders")
-    chat.text("nobody1@example.com")
+    chat.text("nobody1@example.com 10001")
     chat.text("Mei Martin, zip 00000")  # a wrong name + zip is a strike too
-    chat.text("nobody3@example.com")
+    chat.text("nobody3@example.com 10001")
     lookups = len(rel.shop_proxy.requests_to("GET", "/customers/lookup"))
     assert lookups == 3
     # locked: even the right identity is refused, and the shop is not even asked
-    for attempt in (MEI["email"], f"{MEI['first']} {MEI['last']} {MEI['zip']}", MEI["email"]):
+    for attempt in (f"{MEI['email']} {MEI['zip']}", f"{MEI['first']} {MEI['last']} {MEI['zip']}",
+                    f"{MEI['email']}, zip {MEI['zip']}"):
         chat.text("list my orders")
         reply = chat.text(attempt)
         assert "Mei" not in reply

@@ -44,7 +44,7 @@ def test_rasa_sigkill_mid_conversation_loses_nothing(rel: Reliability) -> None:
     locked = stack.conversation()
     locked.text("list my orders")
     for email in ("nobody1@example.com", "nobody2@example.com", "nobody3@example.com"):
-        locked.text(email)
+        locked.text(f"{email} 10001")
     slots_before = {c.sender: c.slots() for c in (asking, ordering, locked)}
     events_before = {c.sender: rel.user_events(c.sender) for c in (asking, ordering, locked)}
 
@@ -55,13 +55,13 @@ def test_rasa_sigkill_mid_conversation_loses_nothing(rel: Reliability) -> None:
         assert chat.slots() == slots_before[chat.sender]
         assert rel.user_events(chat.sender) == events_before[chat.sender]
     # the conversations continue where they were
-    reply = asking.text(MEI["email"])
+    reply = asking.text(f"{MEI['email']} {MEI['zip']}")
     assert "Mei" in reply
     assert asking.slots()["customer_id"] == MEI["user_id"]
     track = ordering.text("and where is it? track it please")
     assert "101031430076" in track, track  # the processed order's tracking number
     locked.text("list my orders")
-    assert "Mei" not in locked.text(MEI["email"])
+    assert "Mei" not in locked.text(f"{MEI['email']} {MEI['zip']}")
     assert locked.slots()["identified"] is False
 
 

@@ -69,7 +69,7 @@ def test_rasa_itself_gets_through(stack: Stack) -> None:
     """The secret is in endpoints.yml: the assistant's own calls work (an order-status turn)."""
     chat = stack.conversation()
     chat.text("hi, where is my order?")
-    reply = chat.text("mei.martin4637@example.com")
+    reply = chat.text("mei.martin4637@example.com, zip 32124")
     assert chat.slots().get("identified") is True, reply
 
 

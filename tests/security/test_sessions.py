@@ -12,7 +12,7 @@ import requests
 
 from tests.conversations.harness import Stack
 
-MEI_EMAIL = "mei.martin4637@example.com"
+MEI_EMAIL = "mei.martin4637@example.com 32124"  # two facts: email + zip
 
 
 def post(stack: Stack, body: dict) -> requests.Response:
