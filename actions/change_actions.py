@@ -4,6 +4,10 @@
   ``change_readback``; a "yes" counts only while the change still has that fingerprint.
 - ``action_submit_change`` runs when the form ends: it writes only if the shopper said yes
   to exactly this change, then says what happens next.
+- a write that got no answer (timeout, shop down: it may have happened) is kept exactly as sent
+  (``change_pending``: path, body, idempotency key) and ``action_retry_change`` resends it on
+  the shopper's "yes": the shop answers a repeated key with the first result, so a change is
+  never done twice and never re-derived from a shop state that the lost write may have moved.
 """
 
 from __future__ import annotations
@@ -17,7 +21,14 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from actions.action_base import Dispatcher, DomainDict, Events, NamedAction, run_safely, shop_safe
 from actions.change_plans import CHANGE_INTENTS, CHANGE_SLOTS, PLANS, ChangeContext, ChangePlan
 from actions.changes import FIELD_TITLES, MAX_BUTTONS, slot_values, variant_button
-from actions.shop_client import Conflict, Invalid, NotFound, idempotency_key
+from actions.shop_client import (
+    Conflict,
+    Invalid,
+    NotFound,
+    ShopUnavailable,
+    get_client,
+    idempotency_key,
+)
 from actions.shop_records import Item, Variant
 from actions.text_parsing import find_order_id
 from actions.tracker_helpers import current_customer, refuse_unidentified, requested_order_id
@@ -212,6 +223,8 @@ class ActionSubmitChange(NamedAction):
             self.name(), lambda: self._submit(dispatcher, tracker, plan, customer_id, slots),
             dispatcher,
         )
+        if any(e.get("name") == "change_outcome_unknown" for e in events):
+            return events + forget_change()  # the retry comes first; the queue after it
         return events + forget_change() + next_in_queue(dispatcher, tracker)
 
     @staticmethod
@@ -224,21 +237,68 @@ class ActionSubmitChange(NamedAction):
             dispatcher.utter_message(response="utter_change_not_confirmed")
             return []
         key = idempotency_key(tracker.sender_id, fingerprint, _confirm_time(tracker))
+        order_id = ctx.order.order_id if ctx.order else None
+        outcome = {"done": plan.done(ctx), "order_id": order_id,
+                   "record": f"{plan.change_type} {order_id or 'account'}"}
         try:
             plan.execute(shop.client, ctx, key)
         except (Conflict, Invalid) as exc:
             dispatcher.utter_message(response="utter_change_refused", reason=_sentence(str(exc)))
             return []
+        except ShopUnavailable as exc:
+            write = getattr(exc, "pending_write", None)
+            if write is None:
+                raise
+            dispatcher.utter_message(response="utter_change_outcome_unknown")
+            return [SlotSet("change_pending", {**outcome, "write": write}),
+                    SlotSet("change_outcome_unknown", True)]
         finally:
             forget_turn(tracker)
-        dispatcher.utter_message(text=plan.done(ctx))
-        if not tracker.get_slot("change_queue"):  # else the next order follows at once
-            dispatcher.utter_message(response="utter_anything_else")
-        order_id = ctx.order.order_id if ctx.order else None
-        record = f"{plan.change_type} {order_id or 'account'}"
-        done = list(tracker.get_slot("changes_done") or []) + [record]
-        events = [SlotSet("changes_done", done), SlotSet("flow_completed", True)]
-        return events + ([SlotSet("order_id", order_id)] if order_id else [])
+        return change_done(dispatcher, tracker, outcome)
+
+
+def change_done(dispatcher: Dispatcher, tracker: Tracker, outcome: dict) -> Events:
+    """What a finished write says and records (``outcome``: done text, order id, record)."""
+    dispatcher.utter_message(text=outcome["done"])
+    if not tracker.get_slot("change_queue"):  # else the next order follows at once
+        dispatcher.utter_message(response="utter_anything_else")
+    done = list(tracker.get_slot("changes_done") or []) + [outcome["record"]]
+    events = [SlotSet("changes_done", done), SlotSet("flow_completed", True)]
+    order_id = outcome.get("order_id")
+    return events + ([SlotSet("order_id", order_id)] if order_id else [])
+
+
+class ActionRetryChange(NamedAction):
+    """"yes" after a write that got no answer: the same request again (key and body)."""
+
+    action_name = "action_retry_change"
+
+    async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict) -> Events:
+        pending = tracker.get_slot("change_pending")
+        cleared = [SlotSet("change_pending", None), SlotSet("change_outcome_unknown", False)]
+        if not isinstance(pending, dict) or not current_customer(tracker):
+            return cleared
+        if pending["write"].get("customer_id") != current_customer(tracker):
+            return cleared  # written for another identification: never resent
+        still_unknown: list = []
+
+        async def resend() -> Events:
+            try:
+                get_client().replay_write(pending["write"])
+            except (Conflict, Invalid) as exc:
+                dispatcher.utter_message(response="utter_change_refused",
+                                         reason=_sentence(str(exc)))
+                return cleared
+            except ShopUnavailable:
+                still_unknown.append(True)
+                dispatcher.utter_message(response="utter_change_still_unknown")
+                return []
+            return cleared + change_done(dispatcher, tracker, pending)
+
+        events = await run_safely(self.name(), resend, dispatcher)
+        if still_unknown:
+            return events
+        return events + next_in_queue(dispatcher, tracker)
 
 
 class ActionStopChange(NamedAction):
@@ -308,6 +368,7 @@ __all__: Tuple[str, ...] = (
     "ActionAskChangeConfirmed",
     "ActionAskChangeField",
     "ActionSubmitChange",
+    "ActionRetryChange",
     "ActionStopChange",
     "ActionAskChangeKind",
 )
