@@ -14,6 +14,19 @@
 The first two leave the conversation untouched (no event is stored). A turn that legitimately
 says nothing (no failure) stays silent.
 
+``RestInput`` also refuses, before Rasa sees the message (nothing stored):
+
+* a request without its own ``sender`` (400 ``sender_required``) or with more than 4 KB of
+  ``metadata`` (413 ``metadata_too_large``);
+* a client over its rate limits (``addons.rate_limits``: turns per conversation and per client
+  address, new conversations per address): 429 ``rate_limited`` with ``Retry-After`` and a polite
+  "please wait N seconds" (``RATE_LIMITS=off`` for load tests).
+
+and writes the client's address as this server sees it (the TCP peer; with
+``TRUSTED_PROXY_HOPS`` >= 1 the address the nearest trusted proxy put in ``X-Forwarded-For``)
+into the message's metadata as ``client_address``, over anything the client sent there: the
+action server passes it to the shop, which counts failed identification attempts per client.
+
 Used by ``RestInput`` below (``POST /webhooks/rest/webhook``, same URL and name as Rasa's
 ``rest``) and by the web page's socket.io channel ``web.rasa_channel.SocketIOInput``::
 
@@ -36,12 +49,21 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from addons.rate_limits import (
+    RATE_LIMITED_ERROR,
+    RateLimits,
+    client_address,
+    rate_limited_text,
+    trusted_proxy_hops,
+)
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_MESSAGE_CHARS = 2000
 MAX_SENDER_CHARS = 128
 SENDER_RE = re.compile(rf"[A-Za-z0-9_.:@\-]{{1,{MAX_SENDER_CHARS}}}")
 MAX_METADATA_BYTES = 4096
+CLIENT_ADDRESS_KEY = "client_address"  # metadata of every REST message: set here, not by clients
 TOO_LONG_TEXT = (
     "That message is too long for me (over {limit:,} characters). Please send a shorter "
     "message, or ask for a human agent."
@@ -171,8 +193,13 @@ class RestInput(RasaRestInput):
     message without text (answered "I didn't get any text"), not as a server error.
     """
 
-    def __init__(self, max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS) -> None:
+    def __init__(self, max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS,
+                 rate_limits: Optional[RateLimits] = None,
+                 proxy_hops: Optional[int] = None) -> None:
         self.max_message_chars = max_message_chars
+        # read at start: a bad RATE_LIMIT_* or TRUSTED_PROXY_HOPS stops Rasa with the reason
+        self.rate_limits = rate_limits if rate_limits is not None else RateLimits.from_env()
+        self.proxy_hops = trusted_proxy_hops() if proxy_hops is None else proxy_hops
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> InputChannel:
@@ -183,7 +210,7 @@ class RestInput(RasaRestInput):
 
         @blueprint.middleware("request")
         async def refuse_unaddressed(request: Request) -> Optional[HTTPResponse]:
-            return self.refusal(request)
+            return self.refusal(request) or await self.rate_refusal(request)
 
         return blueprint
 
@@ -210,6 +237,28 @@ class RestInput(RasaRestInput):
                 f"\"metadata\" is limited to {MAX_METADATA_BYTES:,} bytes of JSON.")}, status=413)
         return None
 
+    async def rate_refusal(self, request: Request) -> Optional[HTTPResponse]:
+        """429 for a client over its rate limits (module doc of ``addons.rate_limits``); None
+        for a message that may go on, which is then counted. Called after :meth:`refusal`, so
+        the sender is valid."""
+        if request.method != "POST":
+            return None
+        sender = self._body(request).get("sender")
+        if not isinstance(sender, str):
+            return None  # not a JSON object: answered "I didn't get any text", no conversation
+        retry_after = await self.rate_limits.acheck(self.client_address(request), sender)
+        if retry_after is None:
+            return None
+        return response.json({"error": RATE_LIMITED_ERROR,
+                              "message": rate_limited_text(retry_after)},
+                             status=429, headers={"Retry-After": str(retry_after)})
+
+    def client_address(self, request: Request) -> str:
+        """The client's address as this server sees it (``addons.rate_limits.client_address``)."""
+        peer = getattr(request, "remote_addr", "") or getattr(request, "ip", "") or ""
+        headers = getattr(request, "headers", None) or {}
+        return client_address(peer, headers.get("x-forwarded-for"), self.proxy_hops)
+
     @staticmethod
     def _body(request: Request) -> Dict[str, Any]:
         try:
@@ -231,5 +280,9 @@ class RestInput(RasaRestInput):
         return channel if isinstance(channel, str) and channel else self.name()
 
     def get_metadata(self, request: Request) -> Optional[Dict[str, Any]]:
+        """The client's ``metadata`` (a JSON object, else nothing) with ``client_address`` set by
+        this server: what the client put under that key is replaced."""
         metadata = self._body(request).get("metadata")
-        return metadata if isinstance(metadata, dict) else None
+        metadata = dict(metadata) if isinstance(metadata, dict) else {}
+        metadata[CLIENT_ADDRESS_KEY] = self.client_address(request)
+        return metadata
