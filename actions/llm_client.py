@@ -9,20 +9,35 @@ when the reply does not follow it.
 Settings: LLM_BASE_URL (default http://localhost:8081/v1), LLM_MODEL (empty = the embedded
 Qwen2.5-Coder-1.5B-Instruct), LLM_API_KEY (empty = no Authorization header), LLM_TIMEOUT
 (seconds, default 10), LLM_MAX_TOKENS (default 80).
+
+`llm_pool()` is the action server's own bounded pool for work that calls the LLM (issue 22):
+LLM_CONCURRENCY threads (default 2), and a question waits at most LLM_QUEUE_WAIT seconds (default
+3) for one of them, then gets `LLMBusy` (the fallback's polite "can't answer that right now /
+human agent"). The actions' shop calls run on asyncio's default executor, which free-form
+questions then never fill: a slow LLM delays only the questions asked of it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct"
+DEFAULT_CONCURRENCY = 2
+DEFAULT_QUEUE_WAIT = 3.0
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class LLMError(Exception):
@@ -43,6 +58,10 @@ class LLMBadResponse(LLMError):
 
 class LLMSchemaError(LLMBadResponse):
     """A structured reply that is not JSON or does not follow the requested schema."""
+
+
+class LLMBusy(LLMError):
+    """No slot of the LLM pool freed within LLM_QUEUE_WAIT seconds: the LLM was not asked."""
 
 
 @dataclass
@@ -147,3 +166,96 @@ class LLMClient:
         if not isinstance(content, str):
             raise LLMBadResponse("message content is not text")
         return content
+
+
+class LLMPool:
+    """A bounded executor for work that calls the LLM, with a bounded wait for a slot.
+
+    ``await pool.run(fn, *args)`` runs ``fn`` on one of ``concurrency`` threads of its own. While
+    every thread is busy the call waits, in submission order and without holding any other
+    thread or the event loop, for at most ``queue_wait`` seconds; then it is withdrawn (it never
+    runs) and ``LLMBusy`` is raised. A call that has started is awaited to its end: the LLM
+    client's own timeout (LLM_TIMEOUT) bounds it.
+
+    Why 2: the embedded LLM service generates one answer at a time on 2 cores and queues the
+    next (LLM_MAX_QUEUE_WAIT); a second thread keeps it busy while the first one's answer is
+    checked, more threads would only wait there. A hosted API with more capacity may get more.
+    Why 3 s: a free-form answer takes 1.5-2.5 s on the embedded model, so a question that waits
+    3 s more has waited for one or two answers; past that the shopper is better served by "I
+    can't answer that right now" and the offer of a human agent than by a spinner.
+    """
+
+    def __init__(self, concurrency: int = DEFAULT_CONCURRENCY,
+                 queue_wait: float = DEFAULT_QUEUE_WAIT) -> None:
+        if concurrency < 1:
+            raise ValueError(f"LLM_CONCURRENCY must be at least 1, not {concurrency}")
+        if queue_wait < 0:
+            raise ValueError(f"LLM_QUEUE_WAIT must be 0 or more seconds, not {queue_wait}")
+        self.concurrency = concurrency
+        self.queue_wait = queue_wait
+        self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="llm")
+        self._lock = threading.Lock()
+        self.running = 0  # for tests and logs
+        self.refused = 0
+
+    @classmethod
+    def from_env(cls) -> LLMPool:
+        return cls(int(os.environ.get("LLM_CONCURRENCY") or DEFAULT_CONCURRENCY),
+                   float(os.environ.get("LLM_QUEUE_WAIT") or DEFAULT_QUEUE_WAIT))
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on a thread of the pool; ``LLMBusy`` when no slot frees in time."""
+        loop = asyncio.get_running_loop()
+        started = asyncio.Event()
+
+        def job() -> T:
+            with self._lock:
+                self.running += 1
+            loop.call_soon_threadsafe(started.set)
+            try:
+                return fn(*args)
+            finally:
+                with self._lock:
+                    self.running -= 1
+
+        future = self._executor.submit(job)
+        try:
+            # (a free thread still takes a moment to start the job: 0 means "only a free slot")
+            await asyncio.wait_for(started.wait(), max(self.queue_wait, 0.05))
+        except asyncio.TimeoutError:
+            if future.cancel():  # still queued: withdrawn, it will never run
+                with self._lock:
+                    self.refused += 1
+                logger.warning("LLM pool: all %d slots busy for %.1f s, question not asked",
+                               self.concurrency, self.queue_wait)
+                raise LLMBusy(f"no LLM slot free within {self.queue_wait:g} s") from None
+            # it started just now: wait for its answer like any other
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        return await asyncio.wrap_future(future)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+_POOL: Optional[LLMPool] = None
+_POOL_LOCK = threading.Lock()
+
+
+def llm_pool() -> LLMPool:
+    """The process's LLM pool (settings from the environment on first use)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = LLMPool.from_env()
+            logger.info("LLM pool: %d slots, %.1f s wait for one", _POOL.concurrency,
+                        _POOL.queue_wait)
+        return _POOL
+
+
+def set_llm_pool(pool: Optional[LLMPool]) -> None:
+    """Replace the process's pool (tests); None: the next ``llm_pool()`` reads the environment."""
+    global _POOL
+    with _POOL_LOCK:
+        _POOL = pool
