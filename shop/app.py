@@ -29,7 +29,7 @@ HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_lar
 
 async def _shop_error(_r: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ShopError)
-    return JSONResponse(exc.body(), exc.status)
+    return JSONResponse(exc.body(), exc.status, headers=exc.headers)
 
 
 async def _validation(_r: Request, exc: Exception) -> JSONResponse:

@@ -49,6 +49,11 @@ class Settings:
     # a networked database where queries wait on I/O
     db_threads: int = 4
     max_body_bytes: int = MAX_BODY_BYTES
+    # identification lock (shop/identification.py): failed lookups counted per account and per
+    # client inside a sliding window; at the maximum the lookup answers 429 until one leaves it
+    id_window_seconds: int = 900
+    id_max_failures_account: int = 5
+    id_max_failures_client: int = 20
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -66,6 +71,9 @@ class Settings:
         except ValueError as exc:
             raise ConfigError(
                 f"SHOP_PORT / SHOP_WORKERS / SHOP_DB_THREADS must be integers: {exc}") from exc
+        id_window = _positive_int("SHOP_ID_WINDOW_SECONDS", 900)
+        id_max_account = _positive_int("SHOP_ID_MAX_FAILURES_ACCOUNT", 5)
+        id_max_client = _positive_int("SHOP_ID_MAX_FAILURES_CLIENT", 20)
         return cls(
             database_url=resolve_database_url(
                 os.environ.get("SHOP_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
@@ -75,4 +83,21 @@ class Settings:
             host=os.environ.get("SHOP_HOST", "127.0.0.1"),
             workers=max(1, workers),
             db_threads=max(1, db_threads),
+            id_window_seconds=id_window,
+            id_max_failures_account=id_max_account,
+            id_max_failures_client=id_max_client,
         )
+
+
+def _positive_int(name: str, default: int) -> int:
+    """An integer setting >= 1 (empty = the default); anything else refuses to start."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{name} must be a positive integer, not {raw!r}.")
+    return value

@@ -181,6 +181,23 @@ class Rating(Base):
                                                  index=True)
 
 
+class IdentificationFailure(Base):
+    """One failed identification attempt under one key (shop/identification.py).
+
+    A failed lookup adds a row for its account key and, when the caller named its client, one for
+    the client key. `key` is a SHA-256 of the key (so no email or name is stored here); old rows
+    are pruned as new failures arrive.
+    """
+
+    __tablename__ = "identification_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+    __table_args__ = (Index("ix_identification_failures_key_time", "key", "failed_at"),)
+
+
 # ---------------------------------------------------------------- engines
 
 

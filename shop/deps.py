@@ -7,6 +7,7 @@ The id and header types validate with `ShopError.as_validation`, so a malformed 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 from typing import Annotated, Any, TypeVar
 
@@ -17,9 +18,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from shop.config import Settings
-from shop.db import make_engine, write_engine
+from shop.db import make_engine, utcnow, write_engine
 from shop.errors import ShopError
 from shop.schemas import (
+    clean_client_id,
     clean_customer_header,
     clean_idempotency_key,
     clean_order_id,
@@ -36,6 +38,8 @@ class Store:
         self.settings = settings
         self.engine: Engine = make_engine(settings.database_url)
         self.writer: Engine = write_engine(self.engine)
+        # "now" of the identification lock (shop/identification.py); tests move it
+        self.clock: Callable[[], datetime] = utcnow
 
     def read(self) -> Session:
         """A session for one read (open and closed in the same worker thread)."""
@@ -93,7 +97,28 @@ async def get_caller(
     return x_customer_id
 
 
+async def get_optional_caller(
+    x_customer_id: Annotated[
+        str | None,
+        Header(alias="X-Customer-Id", min_length=1, max_length=64,
+               description="user_id of the identified customer, if any; a body naming a "
+               "customer must name this one"),
+        refusing(clean_customer_header),
+    ] = None,
+) -> str | None:
+    """The identified customer of a write that may also be anonymous (handoffs, ratings)."""
+    return x_customer_id
+
+
 Caller = Annotated[str, Depends(get_caller)]
+OptionalCaller = Annotated[str | None, Depends(get_optional_caller)]
+ClientId = Annotated[
+    str | None,
+    Header(alias="X-Client-Id", max_length=128,
+           description="Opaque id of the shopper's client (the action server passes its "
+           "address); failed identifications count per client too"),
+    refusing(clean_client_id),
+]
 IdemKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", max_length=255,

@@ -13,11 +13,13 @@ REFUSED = "shop_refused"
 class ShopError(Exception):
     """A refused request; raised before anything is written, so the transaction rolls back."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers  # sent with the answer (e.g. Retry-After of a 429)
 
     def body(self) -> dict[str, Any]:
         return error_body(self.code, self.message)

@@ -63,6 +63,18 @@ def clean_customer_header(value: str) -> str:
         "Header X-Customer-Id must carry the user id of the identified customer."))
 
 
+def clean_client_id(value: str | None) -> str | None:
+    """X-Client-Id: an opaque 1-128 character string of printable characters (spaces inside)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value or len(value) > 128 or not value.isprintable() or any(
+            0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        raise invalid("invalid_client_id",
+                      "X-Client-Id must be 1-128 printable characters.")
+    return value
+
+
 def clean_idempotency_key(value: str | None) -> str | None:
     """A client's Idempotency-Key (the header caps it at 255 characters)."""
     return None if value is None else _require_id(value, lambda: invalid(

@@ -52,13 +52,18 @@ def _event(moment: datetime, status: str, description: str, location: str) -> di
             "location": location}
 
 
-def get_shipment(session: Session, tracking_id: str) -> ShipmentOut:
-    """The shipment's history; a tracking id of no order is unknown (404)."""
+def get_shipment(session: Session, tracking_id: str, caller: str) -> ShipmentOut:
+    """The shipment's history, for the customer whose order it carries.
+
+    A tracking id that is not in a fulfilment of one of the caller's orders is unknown: the same
+    404 as an id of no order at all, so another customer's parcels reveal nothing.
+    """
     order_id = session.scalar(
         select(Shipment.order_id).where(Shipment.tracking_id == tracking_id)
     )
     order = session.get(Order, order_id) if order_id else None
-    if order is None:
+    if order is None or order.user_id != caller or not any(
+            tracking_id in f.get("tracking_id", ()) for f in order.fulfillments):
         raise not_found("Shipment")
     return shipment_view(tracking_id, order)
 

@@ -1,4 +1,9 @@
-"""The human side: handoff tickets for agents, and shoppers' satisfaction ratings."""
+"""The human side: handoff tickets for agents, and shoppers' satisfaction ratings.
+
+Both may be anonymous. One that names a customer is written on that customer's behalf, so it
+needs that customer's X-Customer-Id (`check_named_customer`), and a ticket is read back only by
+its customer.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shop.db import Customer, Handoff, Rating, utcnow
-from shop.errors import conflict, invalid, not_found
+from shop.errors import ShopError, conflict, invalid, not_found
 from shop.schemas import HandoffIn, HandoffOut, RatingIn, RatingListOut, RatingOut
 
 
@@ -17,6 +22,26 @@ def _known_customer(session: Session, user_id: str | None) -> None:
     """A ticket or rating may name a customer, but only one that exists (422 otherwise)."""
     if user_id is not None and session.get(Customer, user_id) is None:
         raise invalid("customer_not_found", f"No customer {user_id}.")
+
+
+def check_named_customer(named: str | None, caller: str | None, field: str) -> None:
+    """The customer a body names must be the caller (X-Customer-Id), and only the caller.
+
+    Checked before anything is read or written, so the answer never depends on whether the
+    named customer exists: no header with a customer in the body is the 422 every scoped call
+    gives without the header; a header with another customer, or with none in the body, is a
+    404 as for another customer's order or profile.
+    """
+    if named is None and caller is None:
+        return  # anonymous: allowed
+    if caller is None:
+        raise invalid("customer_id_required",
+                      f"A body naming a customer ({field}) needs header X-Customer-Id of that "
+                      "customer.")
+    if named != caller:
+        raise ShopError(404, "customer_mismatch",
+                        f"{field} must be the caller's X-Customer-Id: a write is never made on "
+                        "behalf of another customer.")
 
 
 # ---------------------------------------------------------------- handoffs
@@ -38,9 +63,10 @@ def open_handoff(session: Session, body: HandoffIn) -> HandoffOut:
     return HandoffOut.model_validate(ticket, from_attributes=True)
 
 
-def get_handoff(session: Session, handoff_id: str) -> HandoffOut:
+def get_handoff(session: Session, handoff_id: str, caller: str) -> HandoffOut:
+    """The ticket, for its customer only: anyone else's (or an anonymous one) is unknown."""
     ticket = session.get(Handoff, handoff_id)
-    if ticket is None:
+    if ticket is None or ticket.user_id != caller:
         raise not_found("Handoff")
     return HandoffOut.model_validate(ticket, from_attributes=True)
 

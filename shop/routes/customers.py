@@ -5,27 +5,47 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
 
-from shop import customers
-from shop.deps import Caller, CustomerId, IdemKey, StoreDep, refusing
+from shop import customers, identification
+from shop.deps import Caller, ClientId, CustomerId, IdemKey, StoreDep, refusing
 from shop.idempotency import idempotent_write
-from shop.routes.common import READ, WRITE
-from shop.schemas import AddressIn, CustomerOut, LookupOut, clean_lookup
+from shop.routes.common import ERRORS, READ, WRITE
+from shop.schemas import AddressIn, CustomerOut, ErrorOut, LookupOut, clean_lookup
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 Lookup = refusing(clean_lookup)
 
 
-@router.get("/lookup", **READ)
+LOOKUP_ERRORS = {
+    **ERRORS,
+    404: {"model": ErrorOut, "description": "No customer with these facts (the same answer "
+          "for an unknown email and a wrong zip); counted as a failed attempt"},
+    422: {"model": ErrorOut, "description": "Not two facts (`lookup_parameters`), or invalid "
+          "input; not counted"},
+    429: {"model": ErrorOut, "description": "`identification_locked`: too many failed attempts "
+          "for this account or client in the window; `Retry-After` gives the seconds to wait",
+          "headers": {"Retry-After": {"schema": {"type": "integer"},
+                                      "description": "Seconds until an attempt is allowed"}}},
+}
+
+
+@router.get("/lookup", responses=LOOKUP_ERRORS, response_model_exclude_unset=True)
 async def lookup(
     store: StoreDep,
     email: Annotated[str | None, Query(max_length=320), Lookup] = None,
     first_name: Annotated[str | None, Query(max_length=200), Lookup] = None,
     last_name: Annotated[str | None, Query(max_length=200), Lookup] = None,
     zip: Annotated[str | None, Query(max_length=40), Lookup] = None,  # noqa: A002 - contract name
+    client_id: ClientId = None,
 ) -> LookupOut:
-    """Identify a shopper by email, or by first name + last name + zip."""
-    return await store.query(customers.lookup_customer, email, first_name, last_name, zip)
+    """Identify a shopper by email + zip, or by first name + last name + zip.
+
+    Failed attempts count per account and per `X-Client-Id`; at the limit the lookup is
+    refused (429) whatever the facts, until the window lets the oldest failure go.
+    """
+    query = identification.lookup_query(email, first_name, last_name, zip)
+    return await run_in_threadpool(identification.identify, store, query, client_id)
 
 
 @router.get("/{user_id}", **READ)

@@ -150,8 +150,8 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
     return fresh_sqlite(sqlite_template, tmp_path)
 
 
-def make_client(url: str) -> TestClient:
-    app = create_app(Settings(database_url=url, api_token=TOKEN))
+def make_client(url: str, **settings: Any) -> TestClient:
+    app = create_app(Settings(database_url=url, api_token=TOKEN, **settings))
     client = TestClient(app, raise_server_exceptions=True)
     client.headers.update(AUTH)
     return client
@@ -174,11 +174,11 @@ def sqlite_client(sqlite_url: str) -> Iterator[TestClient]:
 class ServerProcess:
     """`python -m shop` in its own process(es), over real sockets."""
 
-    def __init__(self, url: str, workers: int = 2) -> None:
+    def __init__(self, url: str, workers: int = 2, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "SHOP_DATABASE_URL": url, "SHOP_API_TOKEN": TOKEN,
-               "SHOP_PORT": str(self.port), "SHOP_WORKERS": str(workers)}
+               "SHOP_PORT": str(self.port), "SHOP_WORKERS": str(workers), **(env or {})}
         python = str(SERVICES_PY) if SERVICES_PY.exists() else sys.executable
         self.proc = subprocess.Popen([python, "-m", "shop"], cwd=REPO_ROOT, env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -20,7 +20,8 @@ def test_health_needs_no_token(sqlite_client: Any) -> None:
 
 
 @pytest.mark.parametrize("method,url", [
-    ("GET", "/customers/lookup?email=a@b.c"), ("GET", "/customers/x"), ("GET", "/orders/%23W1"),
+    ("GET", "/customers/lookup?email=a@b.c&zip=12345"), ("GET", "/customers/x"),
+    ("GET", "/orders/%23W1"),
     ("GET", "/products"), ("GET", "/products/1"), ("GET", "/shipments/1"),
     ("GET", "/handoffs/1"), ("POST", "/handoffs"), ("POST", "/orders/%23W1/cancel"),
     ("PUT", "/customers/x/address"), ("GET", "/openapi.json"), ("GET", "/docs"),
@@ -63,21 +64,27 @@ def test_openapi_lists_the_contract(sqlite_client: Any) -> None:
 
 
 def test_lookup(sqlite_client: Any, seed: dict[str, Any]) -> None:
+    """Two facts identify (folded); fewer are a 422; more cases in test_identification.py."""
     user = next(iter(seed["users"].values()))
-    r = sqlite_client.get("/customers/lookup", params={"email": f"  {user['email'].upper()} "})
+    zip_code = user["address"]["zip"]
+    r = sqlite_client.get("/customers/lookup",
+                          params={"email": f"  {user['email'].upper()} ", "zip": f" {zip_code}"})
     assert r.status_code == 200 and r.json() == {"user_id": user["user_id"]}
     r = sqlite_client.get("/customers/lookup", params={
         "first_name": user["name"]["first_name"].lower(),
-        "last_name": user["name"]["last_name"].upper(), "zip": user["address"]["zip"]})
+        "last_name": user["name"]["last_name"].upper(), "zip": zip_code})
     assert r.json() == {"user_id": user["user_id"]}
-    for params in [{"email": "nobody@example.com"},
+    for params in [{"email": "nobody@example.com", "zip": zip_code},
+                   {"email": user["email"], "zip": "00000"},
                    {"first_name": user["name"]["first_name"], "last_name": user["name"][
                        "last_name"], "zip": "00000"},
-                   {"email": "' OR 1=1 --"}]:
+                   {"email": "' OR 1=1 --", "zip": "' OR 1=1 --"}]:
         r = sqlite_client.get("/customers/lookup", params=params)
         assert r.status_code == 404 and r.json()["error"]["code"] == "customer_not_found"
-    for params in [{}, {"first_name": "a"}, {"email": ""}]:
-        assert sqlite_client.get("/customers/lookup", params=params).status_code == 422
+    for params in [{}, {"first_name": "a"}, {"email": ""}, {"email": user["email"]},
+                   {"email": user["email"], "zip": " "}, {"zip": zip_code}]:
+        r = sqlite_client.get("/customers/lookup", params=params)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "lookup_parameters", params
 
 
 def test_profile_scoped_and_cards_masked(sqlite_client: Any, seed: dict[str, Any]) -> None:
@@ -139,9 +146,9 @@ def test_shipments_agree_with_status(sqlite_client: Any, seed: dict[str, Any]) -
     def get(status: str) -> tuple[dict[str, Any], dict[str, Any]]:
         order = find_order(seed, status)
         tid = order["fulfillments"][0]["tracking_id"][0]
-        r = sqlite_client.get(f"/shipments/{tid}")
+        r = sqlite_client.get(f"/shipments/{tid}", headers=who(order["user_id"]))
         assert r.status_code == 200
-        again = sqlite_client.get(f"/shipments/{tid}")
+        again = sqlite_client.get(f"/shipments/{tid}", headers=who(order["user_id"]))
         assert again.json() == r.json()  # deterministic
         return order, r.json()
 
@@ -165,7 +172,8 @@ def test_shipments_agree_with_status(sqlite_client: Any, seed: dict[str, Any]) -
 
     pending = find_order(seed, "pending")
     assert pending["fulfillments"] == []  # nothing shipped yet: no tracking id to ask about
-    assert sqlite_client.get("/shipments/000000000000").status_code == 404
+    assert sqlite_client.get("/shipments/000000000000",
+                             headers=who(pending["user_id"])).status_code == 404
 
 
 # ---------------------------------------------------------------- bad input
@@ -232,7 +240,7 @@ def test_odd_unicode_is_stored_faithfully(client: Any, seed: dict[str, Any]) -> 
     assert r.status_code == 422
     r = client.get(path("\u0000"), headers=who(uid))
     assert r.status_code in (404, 422)
-    r = client.get("/customers/lookup", params={"email": "a\u0000@b.c"})
+    r = client.get("/customers/lookup", params={"email": "a\u0000@b.c", "zip": "12345"})
     assert r.status_code == 422
 
 

@@ -16,14 +16,17 @@ from shop.tests.conftest import make_client
 
 
 def rate(client: Any, conversation_id: str, rating: Any, key: str | None = None,
-         **extra: Any) -> Any:
+         caller: str | None = None, **extra: Any) -> Any:
     headers = {"Idempotency-Key": key} if key else {}
+    if caller:
+        headers["X-Customer-Id"] = caller
     return client.post("/ratings", json={"conversation_id": conversation_id, "rating": rating,
                                          **extra}, headers=headers)
 
 
 def test_rating_is_stored_and_listed(client: Any) -> None:
-    r = rate(client, "conv-1", 5, comment="Quick and friendly", customer_id="mohamed_li_1979")
+    r = rate(client, "conv-1", 5, comment="Quick and friendly", customer_id="mohamed_li_1979",
+             caller="mohamed_li_1979")
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["id"] >= 1 and body["rating"] == 5 and body["comment"] == "Quick and friendly"
@@ -87,7 +90,7 @@ def test_same_idempotency_key_replays_the_first_answer(client: Any) -> None:
     ({"conversation_id": "c", "rating": 3, "comment": "x" * 1001}, "validation_error"),
     ({"conversation_id": "c", "rating": 3, "comment": "bad\x00text"}, "validation_error"),
     ({"conversation_id": "c", "rating": 3, "stars": 3}, "validation_error"),
-    ({"conversation_id": "c", "rating": 3, "customer_id": "nobody_here"}, "customer_not_found"),
+    ({"conversation_id": "c", "rating": 3, "customer_id": "nobody_here"}, "customer_id_required"),
     ({"conversation_id": "c", "rating": 3, "customer_id": "two words"}, "validation_error"),
 ])
 def test_bad_input_is_a_422_with_the_error_shape(sqlite_client: Any, body: dict[str, Any],
@@ -95,6 +98,12 @@ def test_bad_input_is_a_422_with_the_error_shape(sqlite_client: Any, body: dict[
     r = sqlite_client.post("/ratings", json=body)
     assert r.status_code == 422, r.text
     assert set(r.json()) == {"error"} and r.json()["error"]["code"] == code
+    assert sqlite_client.get("/ratings").json()["summary"]["count"] == 0
+
+
+def test_unknown_customer_with_its_header_is_a_422(sqlite_client: Any) -> None:
+    r = rate(sqlite_client, "c", 3, customer_id="nobody_here", caller="nobody_here")
+    assert r.status_code == 422 and r.json()["error"]["code"] == "customer_not_found"
     assert sqlite_client.get("/ratings").json()["summary"]["count"] == 0
 
 

@@ -512,16 +512,17 @@ def test_handoffs(client: Any, seed: dict[str, Any]) -> None:
     uid = next(iter(seed["users"]))
     r = client.post("/handoffs", json={"summary": "Wants a refund to a new card",
                                        "user_id": uid, "conversation_id": "conv-1",
-                                       "reason": "outside policy"})
+                                       "reason": "outside policy"}, headers=who(uid))
     assert r.status_code == 201, r.text
     ticket = r.json()
     assert ticket["id"] and ticket["status"] == "open"
-    got = client.get(f"/handoffs/{ticket['id']}")
+    got = client.get(f"/handoffs/{ticket['id']}", headers=who(uid))
     assert got.status_code == 200 and got.json() == ticket
     assert got.json()["user_id"] == uid and got.json()["summary"].startswith("Wants")
     r = client.post("/handoffs", json={"summary": "asks for a person"})
     assert r.status_code == 201 and r.json()["user_id"] is None
-    assert client.get("/handoffs/ho_doesnotexist").status_code == 404
-    assert client.post("/handoffs", json={"summary": "x", "user_id": "nobody_1"}).status_code == 422
+    assert client.get("/handoffs/ho_doesnotexist", headers=who(uid)).status_code == 404
+    assert client.post("/handoffs", json={"summary": "x", "user_id": "nobody_1"},
+                       headers=who("nobody_1")).status_code == 422
     assert client.post("/handoffs", json={"summary": ""}).status_code == 422
     assert client.post("/handoffs", json={}).status_code == 422
