@@ -145,7 +145,8 @@ async def track_order(dispatcher: Dispatcher, tracker: Tracker) -> Events:
     lines = [f"Order {order_id} is {status}."]
     for tracking_id in tracking_ids:
         try:
-            lines.extend(describe_shipment(tracking_id, client.get_shipment(tracking_id)))
+            lines.extend(describe_shipment(
+                tracking_id, client.get_shipment(tracking_id, order.user_id)))
         except NotFound:
             lines.append(f"Tracking number {tracking_id}: the carrier has no updates yet.")
     dispatcher.utter_message(text="\n".join(lines))

@@ -8,8 +8,11 @@ fails the same polite way and no action can forget the customer scope header.
   ``Idempotency-Key``; repeating a write with the same key is safe (the shop returns the first
   result), so a caller may retry *explicitly* with the same key.
 - Errors are typed: ``ShopUnavailable`` (connection error, timeout, 5xx, malformed JSON, auth
-  misconfiguration), ``NotFound`` (404), ``Conflict`` (409), ``Invalid`` (422/400), each
-  carrying the server's message.
+  misconfiguration), ``NotFound`` (404), ``Conflict`` (409), ``Invalid`` (422/400),
+  ``IdentificationLocked`` (429 ``identification_locked``, with ``retry_after`` seconds; never
+  retried), each carrying the server's message.
+- Identification takes two facts (email + zip, or first name + last name + zip); the shop counts
+  failed lookups per account and per ``X-Client-Id`` (the shopper's client, passed by the caller).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from urllib3.util.retry import Retry
 
 from actions.shop_errors import (  # re-exported: callers catch them from the client
     Conflict,
+    IdentificationLocked,
     Invalid,
     NotFound,
     ShopError,
@@ -61,6 +65,26 @@ def _swap(item_ids: List[str], new_item_ids: List[str], payment_method_id: str) 
     """The body shared by item modification and exchange: old item -> new variant, by position."""
     return {"item_ids": list(item_ids), "new_item_ids": list(new_item_ids),
             "payment_method_id": payment_method_id}
+
+
+def client_header(client_id: str) -> str:
+    """``X-Client-Id`` as the shop accepts it (1-128 printable characters).
+
+    An address fits as it is; anything longer or odd is sent as its SHA-256, so it still names
+    one client and never makes the lookup a 422.
+    """
+    value = client_id.strip()
+    if value and len(value) <= 128 and value.isprintable() and value.isascii():
+        return value
+    return "sha256:" + hashlib.sha256(client_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _retry_after(response: requests.Response) -> int:
+    """Seconds of a ``Retry-After`` header (at least 1; 1 when missing or not a number)."""
+    try:
+        return max(1, int(str(response.headers.get("Retry-After", "")).strip()))
+    except ValueError:
+        return 1
 
 
 def _env_float(name: str, default: float) -> float:
@@ -131,13 +155,16 @@ class ShopClient:
 
     # ------------------------------------------------------------------ transport
     def _headers(
-        self, customer_id: Optional[str], idem_key: Optional[str] = None
+        self, customer_id: Optional[str], idem_key: Optional[str] = None,
+        client_id: Optional[str] = None,
     ) -> Dict[str, str]:
         headers = {"Accept": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         if customer_id:
             headers["X-Customer-Id"] = customer_id
+        if client_id:
+            headers["X-Client-Id"] = client_header(client_id)
         if idem_key:
             headers["Idempotency-Key"] = idem_key
         return headers
@@ -151,6 +178,7 @@ class ShopClient:
         params: Optional[Dict[str, Any]] = None,
         body: Optional[Dict[str, Any]] = None,
         idem_key: Optional[str] = None,
+        client_id: Optional[str] = None,
     ) -> Any:
         session = self._reads if method == "GET" else self._writes
         if method != "GET" and not idem_key:
@@ -162,7 +190,7 @@ class ShopClient:
                 url,
                 params=params,
                 json=body,
-                headers=self._headers(customer_id, idem_key),
+                headers=self._headers(customer_id, idem_key, client_id),
                 timeout=self.timeout,
             )
         except requests.RequestException as exc:  # connection refused, timeout, retries used up
@@ -203,6 +231,8 @@ class ShopClient:
                 raise Conflict(message, status, code)
             if status in (400, 422):
                 raise Invalid(message, status, code)
+            if status == 429 and code == "identification_locked":
+                raise IdentificationLocked(message, status, code, _retry_after(response))
             if status in (401, 403):
                 # a configuration problem (token), not something the shopper can fix
                 logger.error("shop rejected our credentials on %s %s: %s", method, path, message)
@@ -250,23 +280,33 @@ class ShopClient:
 
     def lookup_customer(
         self,
+        *,
         email: Optional[str] = None,
         first_name: Optional[str] = None,
         last_name: Optional[str] = None,
         zip_code: Optional[str] = None,
+        client_id: Optional[str] = None,
     ) -> str:
-        """The user id for an email, or for first name + last name + zip; NotFound otherwise."""
-        if email:
-            params = {"email": email.strip()}
-        elif first_name and last_name and zip_code:
+        """The user id for email + zip, or for first name + last name + zip.
+
+        ``client_id`` (the shopper's client address) goes out as ``X-Client-Id``: the shop counts
+        failures per client as well as per account. Raises ``NotFound`` (no such customer: the
+        same for an unknown email and a wrong zip), ``IdentificationLocked`` (too many failures;
+        ``retry_after`` seconds), ``Invalid`` without asking the shop when a fact is missing.
+        """
+        zip_value = (zip_code or "").strip()
+        if email and email.strip() and zip_value:
+            params = {"email": email.strip(), "zip": zip_value}
+        elif first_name and first_name.strip() and last_name and last_name.strip() and zip_value:
             params = {
                 "first_name": first_name.strip(),
                 "last_name": last_name.strip(),
-                "zip": zip_code.strip(),
+                "zip": zip_value,
             }
         else:
-            raise Invalid("email, or first name + last name + zip, is required")
-        data = self._get("/customers/lookup", params=params)
+            raise Invalid("email + zip, or first name + last name + zip, is required",
+                          code="lookup_parameters")
+        data = self._get("/customers/lookup", params=params, client_id=client_id)
         user_id = data.get("user_id") if isinstance(data, dict) else None
         if not user_id:
             raise ShopUnavailable("lookup answer without user_id")
@@ -304,14 +344,16 @@ class ShopClient:
         path = f"/products/{quote(str(product_id), safe='')}"
         return self._record(Product.parse, self._get(path))
 
-    def get_shipment(self, tracking_id: str) -> Shipment:
-        """Carrier, status and dated events of one tracking number."""
+    def get_shipment(self, tracking_id: str, customer_id: str) -> Shipment:
+        """Carrier, status and dated events of one tracking number of this customer's orders;
+        NotFound if unknown or someone else's."""
         path = f"/shipments/{quote(str(tracking_id), safe='')}"
-        return self._record(Shipment.parse, self._get(path))
+        return self._record(Shipment.parse, self._get(path, customer_id=customer_id))
 
-    def get_handoff(self, ticket_id: str) -> Dict[str, Any]:
-        """A handoff ticket (used by tests and by agents' tooling)."""
-        return self._get(f"/handoffs/{quote(str(ticket_id), safe='')}")
+    def get_handoff(self, ticket_id: str, customer_id: str) -> Dict[str, Any]:
+        """A handoff ticket of this customer (tests and agents' tooling); NotFound otherwise
+        (anonymous tickets included)."""
+        return self._get(f"/handoffs/{quote(str(ticket_id), safe='')}", customer_id=customer_id)
 
     # ------------------------------------------------------------------ writes
     def create_handoff(
@@ -322,7 +364,10 @@ class ShopClient:
         reason: Optional[str] = None,
         idem_key: Optional[str] = None,
     ) -> Dict[str, Any]:
-        """Open a human-agent ticket (``{"id", "status", "summary", ...}``)."""
+        """Open a human-agent ticket (``{"id", "status", "summary", ...}``).
+
+        With ``customer_id`` the ticket names that customer and carries their X-Customer-Id.
+        """
         body: Dict[str, Any] = {"summary": summary[:4000]}
         if reason:
             body["reason"] = reason[:500]
@@ -397,7 +442,8 @@ class ShopClient:
         if customer_id:
             body["customer_id"] = customer_id
         key = idem_key or idempotency_key("rating", conversation_id, rating, comment or "")
-        data = self._post("/ratings", body=body, idem_key=key)
+        # a rating naming a customer carries that customer's X-Customer-Id (the shop insists)
+        data = self._post("/ratings", customer_id=customer_id, body=body, idem_key=key)
         if not isinstance(data, dict) or "rating" not in data:
             raise ShopUnavailable("unexpected /ratings payload")
         return data

@@ -29,3 +29,16 @@ class Conflict(ShopError):
 
 class Invalid(ShopError):
     """422/400: the input breaks a rule; ``message`` says which."""
+
+
+class IdentificationLocked(ShopError):
+    """429 ``identification_locked``: too many failed identifications for this account or client.
+
+    The shop refuses every lookup of that account (or from that client), right details
+    included, for ``retry_after`` seconds. Never retried: asking again does not help.
+    """
+
+    def __init__(self, message: str, status: Optional[int] = 429,
+                 code: Optional[str] = "identification_locked", retry_after: int = 0):
+        super().__init__(message, status, code)
+        self.retry_after = retry_after

@@ -12,6 +12,7 @@ import pytest
 
 from actions.shop_client import (
     Conflict,
+    IdentificationLocked,
     Invalid,
     NotFound,
     ShopClient,
@@ -28,6 +29,7 @@ class FakeShop:
 
     def __init__(self) -> None:
         self.routes: Dict[str, Tuple[int, str, float]] = {}
+        self.headers_out: Dict[str, Dict[str, str]] = {}  # extra answer headers per path
         self.requests: List[Tuple[str, str, Dict[str, str], str]] = []
         fake = self
 
@@ -44,6 +46,8 @@ class FakeShop:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in fake.headers_out.get(self.path.split("?")[0], {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -220,3 +224,95 @@ def test_actions_do_not_block_each_other(fake: FakeShop, monkeypatch: pytest.Mon
     dispatchers = asyncio.run(three())
     assert time.monotonic() - started < 2.5  # serially it would take 3 s
     assert all(d.messages[0]["text"].startswith("Yoga Mat: 1 of 1") for d in dispatchers)
+
+
+# ------------------------------------------------------------------ identification and scoping
+LOCKED = json.dumps({"error": {"code": "identification_locked",
+                               "message": "Too many failed identification attempts."}})
+
+
+def query(path: str) -> Dict[str, List[str]]:
+    from urllib.parse import parse_qs, urlsplit
+
+    return parse_qs(urlsplit(path).query)
+
+
+def test_lookup_sends_email_zip_and_the_client_id(fake: FakeShop, client: ShopClient) -> None:
+    fake.routes["/customers/lookup"] = (200, '{"user_id": "u_1"}', 0)
+    assert client.lookup_customer(email=" A@B.C ", zip_code=" 12345 ",
+                                  client_id="203.0.113.9") == "u_1"
+    _, path, headers, _ = fake.requests[-1]
+    assert query(path) == {"email": ["A@B.C"], "zip": ["12345"]}
+    assert headers["X-Client-Id"] == "203.0.113.9"
+    assert client.lookup_customer(first_name="Mei", last_name="Martin", zip_code="32124") == "u_1"
+    _, path, headers, _ = fake.requests[-1]
+    assert query(path) == {"first_name": ["Mei"], "last_name": ["Martin"], "zip": ["32124"]}
+    assert "X-Client-Id" not in headers  # no client id: only the account counts
+
+
+@pytest.mark.parametrize("facts", [
+    {"email": "a@b.c"}, {"email": "a@b.c", "zip_code": " "}, {"zip_code": "12345"},
+    {"first_name": "Mei", "last_name": "Martin"}, {"first_name": "Mei", "zip_code": "1"}, {},
+])
+def test_lookup_without_two_facts_never_reaches_the_shop(
+    fake: FakeShop, client: ShopClient, facts: Dict[str, str]
+) -> None:
+    with pytest.raises(Invalid) as info:
+        client.lookup_customer(**facts, client_id="c")
+    assert info.value.code == "lookup_parameters"
+    assert fake.requests == []
+
+
+def test_lookup_is_keyword_only(client: ShopClient) -> None:
+    with pytest.raises(TypeError):
+        client.lookup_customer("a@b.c", None, None, "12345")  # type: ignore[misc]
+
+
+def test_odd_client_ids_are_sent_hashed(fake: FakeShop, client: ShopClient) -> None:
+    fake.routes["/customers/lookup"] = (200, '{"user_id": "u_1"}', 0)
+    for odd in ["x" * 129, "caf\u00e9", "a\tb"]:
+        client.lookup_customer(email="a@b.c", zip_code="1", client_id=odd)
+        sent = fake.requests[-1][2]["X-Client-Id"]
+        assert sent.startswith("sha256:") and len(sent) <= 128
+    client.lookup_customer(email="a@b.c", zip_code="1", client_id="2001:db8::1")
+    assert fake.requests[-1][2]["X-Client-Id"] == "2001:db8::1"
+
+
+def test_locked_identification_is_typed_and_not_retried(fake: FakeShop,
+                                                        client: ShopClient) -> None:
+    fake.routes["/customers/lookup"] = (429, LOCKED, 0)
+    fake.headers_out["/customers/lookup"] = {"Retry-After": "42"}
+    with pytest.raises(IdentificationLocked) as info:
+        client.lookup_customer(email="a@b.c", zip_code="12345", client_id="c")
+    assert info.value.retry_after == 42 and info.value.status == 429
+    assert info.value.code == "identification_locked"
+    assert info.value.message == "Too many failed identification attempts."
+    assert fake.count("GET", "/customers/lookup") == 1
+    fake.headers_out["/customers/lookup"] = {}  # no header: still a positive wait
+    with pytest.raises(IdentificationLocked) as info:
+        client.lookup_customer(email="a@b.c", zip_code="12345")
+    assert info.value.retry_after == 1
+
+
+def test_scoped_reads_and_writes_carry_the_customer(fake: FakeShop, client: ShopClient) -> None:
+    fake.routes["/shipments/123"] = (200, json.dumps({
+        "tracking_id": "123", "carrier": "UPS", "status": "in_transit", "order_id": "#W1",
+        "item_ids": [], "events": []}), 0)
+    fake.routes["/handoffs/ho_1"] = (200, '{"id": "ho_1", "status": "open"}', 0)
+    fake.routes["/handoffs"] = (201, '{"id": "ho_2"}', 0)
+    fake.routes["/ratings"] = (201, '{"id": 1, "rating": 5}', 0)
+    client.get_shipment("123", "cust_1")
+    client.get_handoff("ho_1", "cust_1")
+    client.create_handoff("help", customer_id="cust_1")
+    client.create_rating("conv", 5, customer_id="cust_1")
+    sent = [(m, p, h.get("X-Customer-Id"), b) for m, p, h, b in fake.requests]
+    assert [(m, p, c) for m, p, c, _ in sent] == [
+        ("GET", "/shipments/123", "cust_1"), ("GET", "/handoffs/ho_1", "cust_1"),
+        ("POST", "/handoffs", "cust_1"), ("POST", "/ratings", "cust_1")]
+    assert json.loads(sent[2][3])["user_id"] == "cust_1"
+    assert json.loads(sent[3][3])["customer_id"] == "cust_1"
+    client.create_handoff("help")
+    client.create_rating("conv-2", 4)
+    for _, _, headers, body in fake.requests[-2:]:  # anonymous: no customer anywhere
+        assert "X-Customer-Id" not in headers
+        assert "user_id" not in json.loads(body) and "customer_id" not in json.loads(body)
