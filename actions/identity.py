@@ -31,12 +31,7 @@ from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
 from actions.action_base import Dispatcher, DomainDict, Events, shop_safe
 from actions.customer_token import customer_from_token, token_in
 from actions.shop_client import NotFound, ShopError, get_client
-
-try:  # TEMP until the shop helper lands actions/shop_errors.IdentificationLocked
-    from actions.shop_errors import IdentificationLocked
-except ImportError:  # pragma: no cover
-    class IdentificationLocked(ShopError):  # type: ignore[no-redef]
-        retry_after = 0
+from actions.shop_errors import IdentificationLocked
 from actions.text_parsing import EMAIL_RE, ZIP_RE, find_order_id
 from actions.tracker_helpers import TASK_INTENTS, client_address, latest_metadata, latest_turn
 

@@ -185,18 +185,31 @@ class ShopClient:
             idem_key = uuid.uuid4().hex
         url = self.base_url + path
         try:
-            response = session.request(
-                method,
-                url,
-                params=params,
-                json=body,
-                headers=self._headers(customer_id, idem_key, client_id),
-                timeout=self.timeout,
-            )
-        except requests.RequestException as exc:  # connection refused, timeout, retries used up
-            logger.warning("shop %s %s failed: %s", method, path, exc)
-            raise ShopUnavailable(f"shop unreachable: {exc.__class__.__name__}") from exc
-        return self._parse(method, path, response)
+            try:
+                response = session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=body,
+                    headers=self._headers(customer_id, idem_key, client_id),
+                    timeout=self.timeout,
+                )
+            except requests.RequestException as exc:  # refused, timeout, retries used up
+                logger.warning("shop %s %s failed: %s", method, path, exc)
+                raise ShopUnavailable(f"shop unreachable: {exc.__class__.__name__}") from exc
+            return self._parse(method, path, response)
+        except ShopUnavailable as exc:
+            if method != "GET":  # it may have happened: the exact write, to resend as it was
+                exc.pending_write = {"method": method, "path": path, "body": body,
+                                     "customer_id": customer_id, "idem_key": idem_key}
+            raise
+
+    def replay_write(self, write: Dict[str, Any]) -> Any:
+        """Resend a write that got no answer (``ShopUnavailable.pending_write``) exactly: same
+        path, body, customer and idempotency key, so the shop answers with its first result."""
+        return self._request(str(write["method"]), str(write["path"]),
+                             customer_id=write.get("customer_id"), body=write.get("body"),
+                             idem_key=str(write["idem_key"]))
 
     @staticmethod
     def _error_details(response: requests.Response) -> Tuple[str, Optional[str]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Dict, Optional
 
 
 class ShopError(Exception):
@@ -16,7 +16,13 @@ class ShopError(Exception):
 
 
 class ShopUnavailable(ShopError):
-    """The shop could not answer (down, timeout, 5xx, garbage): try later or hand off."""
+    """The shop could not answer (down, timeout, 5xx, garbage): try later or hand off.
+
+    For a write, ``pending_write`` is the request as sent (method, path, body, customer,
+    idempotency key): it may have happened, so a retry resends exactly that.
+    """
+
+    pending_write: Optional[Dict[str, Any]] = None
 
 
 class NotFound(ShopError):

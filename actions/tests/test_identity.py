@@ -135,7 +135,7 @@ def test_store_tokens_are_refused_when_no_secret_is_set(
     convo: Conversation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("CUSTOMER_TOKEN_SECRET", raising=False)
-    convo.metadata = {"customer_token": _token(MOHAMED["user_id"], secret="")}
+    convo.metadata = {"customer_token": _token(MOHAMED["user_id"])}
     convo.user("list my orders", intent="list_orders")
     assert convo.run(FORM, form=True).slot("requested_slot") == "email"
     assert convo.slots["customer_id"] is None

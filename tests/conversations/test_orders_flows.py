@@ -132,7 +132,8 @@ def test_handoff_creates_a_ticket_with_a_summary(stack: Stack) -> None:
     assert ticket and str(ticket) in reply
     stored = requests.get(
         f"{stack.shop_url}/handoffs/{ticket}",
-        headers={"Authorization": f"Bearer {stack.env['SHOP_API_TOKEN']}"}, timeout=10,
+        headers={"Authorization": f"Bearer {stack.env['SHOP_API_TOKEN']}",
+                 "X-Customer-Id": "mei_martin_4260"}, timeout=10,
     ).json()
     summary = json.dumps(stored)
     assert "mei_martin_4260" in summary and MEI["processed"] in summary
