@@ -20,9 +20,10 @@ Here the server issues the session ids and signs them (``WEB_SESSION_SECRET``, H
 * ``user_uttered`` always talks to the session bound to the socket. A message naming another
   ``session_id``, or sent before a session was confirmed, is not processed (logged; nothing is
   sent back). Metadata (``metadata_key``, ``customData`` in credentials.yml) reaches Rasa as
-  sent, except ``client_address``: always the server's view of the client (the peer address,
-  or with ``TRUSTED_PROXY_HOPS`` >= 1 the ``X-Forwarded-For`` entry of the outermost trusted
-  proxy), which the shop uses to count failed identification attempts per client;
+  sent, except ``client_address``: always the server's view of the client (the TCP peer, or
+  with ``TRUSTED_PROXY_HOPS`` >= 1 the ``X-Forwarded-For`` entry the outermost trusted proxy
+  wrote; the REST channel's rule), which the shop uses to count failed identification
+  attempts per client;
 * a socket from a page of another origin than ``WEB_ORIGIN`` is refused at ``connect``.
 
 Every message is answered the way the REST channel does (``addons/channels.py``): a message
@@ -69,6 +70,8 @@ from addons.channels import (
     guard_messages,
     max_chars_from,
 )
+from addons.rate_limits import client_address as shared_client_address
+from addons.rate_limits import trusted_proxy_hops
 
 logger = logging.getLogger(__name__)
 DEFAULT_WEB_ORIGIN = "http://localhost:8080"  # as in the Makefile and .env.example
@@ -77,7 +80,6 @@ LOOPBACK_NAMES = ("localhost", "127.0.0.1")
 SECRET_ENV = "WEB_SESSION_SECRET"
 PLACEHOLDER_PREFIX = "change-me"  # .env.example: change-me-web-session-secret
 MIN_SECRET_CHARS = 16
-TRUSTED_PROXY_HOPS_ENV = "TRUSTED_PROXY_HOPS"
 CLIENT_ADDRESS_KEY = "client_address"
 # A session id: 32 random URL-safe characters (24 bytes), ".", the 43-character URL-safe
 # base64 of HMAC-SHA256(secret, "web-session:v1:" + random). 76 characters of [A-Za-z0-9_.-]:
@@ -131,51 +133,30 @@ def verify_session_id(secret: bytes, session_id: Any) -> bool:
     return hmac.compare_digest(signature.encode(), _signature(secret, random_part).encode())
 
 
-def trusted_proxy_hops(env: Optional[Mapping[str, str]] = None) -> int:
-    """``TRUSTED_PROXY_HOPS``: how many reverse proxies in front of Rasa append to
-    ``X-Forwarded-For`` (0, the default: the peer address is the client)."""
-    env = os.environ if env is None else env
-    raw = (env.get(TRUSTED_PROXY_HOPS_ENV) or "0").strip()
-    try:
-        hops = int(raw)
-    except ValueError:
-        raise ValueError(f"{TRUSTED_PROXY_HOPS_ENV} must be a whole number, not {raw!r}") from None
-    if hops < 0:
-        raise ValueError(f"{TRUSTED_PROXY_HOPS_ENV} must be 0 or more, not {hops}")
-    return hops
-
-
 def peer_address(environ: Mapping[str, Any]) -> str:
     """The address of the TCP peer of the socket's first request.
 
     python-engineio's Sanic driver puts a fixed ``REMOTE_ADDR`` of ``127.0.0.1`` in the environ,
-    so the peer comes from the Sanic request it also hands over; ``REMOTE_ADDR`` otherwise.
+    so the peer comes from the Sanic request it also hands over (``remote_addr`` is empty unless
+    Sanic's own proxy settings are configured); ``REMOTE_ADDR`` otherwise.
     """
     request = environ.get("sanic.request")
-    ip = getattr(request, "ip", None) if request is not None else None
-    if isinstance(ip, str) and ip:
-        return ip
+    if request is not None:  # as the REST channel reads it: Sanic's remote_addr, else the peer
+        for name in ("remote_addr", "ip"):
+            value = getattr(request, name, None)
+            if isinstance(value, str) and value:
+                return value
     return str(environ.get("REMOTE_ADDR") or "unknown")
 
 
 def client_address(environ: Mapping[str, Any], hops: int = 0) -> str:
-    """The client of a socket as this server sees it (never what the client claims).
-
-    With ``hops`` >= 1 trusted proxies, each appending the address it saw to
-    ``X-Forwarded-For``, the client is the ``hops``-th entry from the right: entries further
-    left were written by the client itself and prove nothing. With fewer entries than hops the
-    leftmost one is taken (a proxy that replaces the header writes a single entry).
+    """The client of a socket as this server sees it (never what the client claims): the rule
+    of the REST channel (``addons.rate_limits.client_address``). With ``hops`` >= 1 trusted
+    proxies, each appending the address it saw to ``X-Forwarded-For``, the ``hops``-th entry
+    from the right; entries further left were written by the client itself and prove nothing.
     """
-    peer = peer_address(environ)
-    if hops < 1:
-        return peer
-    forwarded = [
-        part.strip() for part in str(environ.get("HTTP_X_FORWARDED_FOR") or "").split(",")
-    ]
-    forwarded = [part for part in forwarded if part]
-    if not forwarded:
-        return peer
-    return forwarded[-min(hops, len(forwarded))]
+    return shared_client_address(peer_address(environ), environ.get("HTTP_X_FORWARDED_FOR"),
+                                 hops)
 
 
 def page_origins() -> set[str]:

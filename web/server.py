@@ -53,9 +53,16 @@ def page_config(env: Optional[dict[str, str]] = None) -> dict[str, Any]:
 
 
 def config_js(config: dict[str, Any]) -> bytes:
-    """The ``config.js`` body; JSON is a valid JS literal, ``<`` escaped for good measure."""
+    """The ``config.js`` body; JSON is a valid JS literal, ``<`` escaped for good measure.
+
+    Settings a store's page put in ``window.SHOP_CHAT_CONFIG`` before this script (a signed-in
+    shopper's ``customerToken``, docs/web.md) are kept; the server's own settings win.
+    """
     body = json.dumps(config, ensure_ascii=True).replace("<", "\\u003c")
-    return f"window.SHOP_CHAT_CONFIG = Object.freeze({body});\n".encode()
+    return (
+        "window.SHOP_CHAT_CONFIG = Object.freeze("
+        f"Object.assign({{}}, window.SHOP_CHAT_CONFIG || {{}}, {body}));\n"
+    ).encode()
 
 
 def content_security_policy(rasa_url: str) -> str:

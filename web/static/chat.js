@@ -6,9 +6,15 @@
  *   (never innerHTML), so typed or stored markup shows as text.
  * - Links in bot messages become <a> elements only for http(s) URLs, with
  *   target=_blank and rel="noopener noreferrer".
- * - The session id lives in localStorage; on every (re)connect the widget sends
- *   `session_request` with it, and Rasa answers `session_confirm`, so a reload or a
- *   reconnect continues the same conversation. The visible transcript is kept there too.
+ * - The session id is issued (and signed) by the server: on every (re)connect the widget
+ *   sends `session_request` with the id it holds (none the first time), and the server
+ *   answers `session_confirm` with that id if it signed it, else with a new one. The id
+ *   lives in localStorage, so a reload or a reconnect continues the same conversation; the
+ *   visible transcript is kept there too, and cleared when the server starts a new
+ *   conversation instead. "New conversation" throws the id away and asks for a new one.
+ * - A signed-in shopper's token (`customerToken` in window.SHOP_CHAT_CONFIG, or
+ *   ShopChat.setCustomerToken) goes with every message as `customData.customer_token`; it is
+ *   never stored.
  * - socket.io reconnects by itself; while it cannot, a clear message is shown and typed
  *   messages wait in a queue until the session is confirmed again.
  */
@@ -32,6 +38,7 @@
   var UNREACHABLE_TEXT = "Can't reach the assistant right now. We'll reconnect automatically; " +
     "anything you type will be sent once we're back.";
   var RECONNECTED_TEXT = "Connected again.";
+  var NEW_SESSION_TEXT = "Your earlier conversation has ended; this is a new one.";
 
   var els = {
     title: document.getElementById("chat-title"),
@@ -68,11 +75,14 @@
 
   var state = {
     sessionId: typeof load(SESSION_KEY, null) === "string" ? load(SESSION_KEY, null) : null,
+    requestedId: null,     // the id sent in the last session_request
+    customerToken: typeof cfg.customerToken === "string" && cfg.customerToken ?
+      cfg.customerToken : null,
     transcript: Array.isArray(load(LOG_KEY, [])) ? load(LOG_KEY, []) : [],
     ready: false,          // connected AND session confirmed
     everConnected: false,
     offlineShown: false,
-    pending: [],           // {message} typed while offline
+    pending: [],           // messages typed while offline (text to send)
     typingTimer: null,
     statusTimer: null
   };
@@ -279,8 +289,27 @@
   var socket = null;
 
   function emitNow(text) {
-    socket.emit(cfg.userEvent, { message: text, session_id: state.sessionId });
+    var data = { message: text, session_id: state.sessionId };
+    if (state.customerToken) {
+      data.customData = { customer_token: state.customerToken };
+    }
+    socket.emit(cfg.userEvent, data);
     showTyping();
+  }
+
+  /** Ask the server for a session: the one we hold (kept if it signed it) or a new one. */
+  function requestSession() {
+    state.ready = false;
+    state.requestedId = state.sessionId;
+    socket.emit("session_request", { session_id: state.sessionId });
+  }
+
+  /** Forget the conversation on screen and in storage (not the queued messages). */
+  function clearTranscript() {
+    state.transcript = [];
+    save(LOG_KEY, null);
+    els.log.textContent = "";
+    hideTyping();
   }
 
   /** Send `text` to Rasa and show `display` (defaults to text) as the shopper's message. */
@@ -332,19 +361,32 @@
       timeout: 8000
     });
 
-    socket.on("connect", function () {
-      socket.emit("session_request", { session_id: state.sessionId });
-    });
+    socket.on("connect", requestSession);
 
     socket.on("session_confirm", function (data) {
       var id = typeof data === "string" ? data : data && data.session_id;
-      if (typeof id === "string" && id) {
-        state.sessionId = id;
-        save(SESSION_KEY, id);
+      if (typeof id !== "string" || !id) {
+        return;
       }
+      // The server did not keep the id we held (its secret changed, or the id was not one
+      // it issued): the conversation on screen is not the one it continues.
+      var replaced = Boolean(state.requestedId) && id !== state.requestedId;
+      state.sessionId = id;
+      save(SESSION_KEY, id);
       state.ready = true;
       state.everConnected = true;
-      if (state.offlineShown) {
+      if (replaced) {
+        clearTranscript();
+        state.pending.forEach(function (text) {
+          var entry = { who: "user", text: text };
+          state.transcript.push(entry);
+          renderUser(entry);
+        });
+        persistTranscript();
+        state.offlineShown = false;
+        showStatus(NEW_SESSION_TEXT, "ok");
+        state.statusTimer = setTimeout(hideStatus, 6000);
+      } else if (state.offlineShown) {
         state.offlineShown = false;
         showStatus(RECONNECTED_TEXT, "ok");
         state.statusTimer = setTimeout(hideStatus, 3000);
@@ -355,6 +397,9 @@
     });
 
     socket.on(cfg.botEvent, function (message) {
+      if (!state.ready) {
+        return; // a late reply of the conversation we just left ("New conversation")
+      }
       hideTyping();
       renderBotMessage(message);
     });
@@ -382,17 +427,17 @@
     els.input.focus();
   });
 
+  // A new conversation starts unidentified: the old session id is thrown away (the server
+  // issues a new one), so nothing the assistant learned about the shopper carries over.
   els.restart.addEventListener("click", function () {
-    state.transcript = [];
     state.pending = [];
     state.sessionId = null;
-    save(LOG_KEY, null);
     save(SESSION_KEY, null);
-    els.log.textContent = "";
-    hideTyping();
+    clearTranscript();
     if (socket && socket.connected) {
-      state.ready = false;
-      socket.emit("session_request", { session_id: null });
+      requestSession();
+    } else {
+      state.ready = false; // the next connect asks for a new session
     }
     els.input.focus();
   });
@@ -410,6 +455,10 @@
     renderBotMessage: renderBotMessage,
     send: function (text, display) { sendMessage(text, display); },
     sessionId: function () { return state.sessionId; },
-    isConnected: function () { return state.ready; }
+    isConnected: function () { return state.ready; },
+    /** A signed-in shopper's token (HS256 JWT from the store), or null when signed out. */
+    setCustomerToken: function (token) {
+      state.customerToken = typeof token === "string" && token ? token : null;
+    }
   });
 })();

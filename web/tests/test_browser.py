@@ -23,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Optional
 
@@ -35,6 +36,7 @@ from web.server import make_server
 
 REPO = Path(__file__).resolve().parents[2]
 ACTIONS_TOKEN = secrets.token_hex(16)  # the action server's shared secret (endpoints.yml)
+WEB_SESSION_SECRET = secrets.token_hex(16)  # signs the session ids the socket issues
 RESULTS = REPO / "results"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -58,6 +60,9 @@ GREETING_WORDS = ("virtual assistant",)  # both utter_greet variants say this
 CAPABILITIES_TEXT = "Here is what I can do"
 UNREACHABLE_TEXT = "Can't reach the assistant"
 MARKUP = "<b>x</b><img src=x onerror=alert(1)>"
+NEW_SESSION_TEXT = "Your earlier conversation has ended"
+SIGNED_ID_RE = re.compile(r"[A-Za-z0-9_-]{32}\.[A-Za-z0-9_-]{43}")  # web/rasa_channel.py
+CUSTOMER_TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.bm90LWEtcmVhbC1zaWduYXR1cmU"
 
 
 def http_get(url: str, timeout: float = 2.0) -> Optional[int]:
@@ -175,6 +180,8 @@ class RasaServer:
             "RASA_PORT": str(port),
             "ACTIONS_PORT": str(actions_port),
             "ACTIONS_TOKEN": ACTIONS_TOKEN,
+            "WEB_SESSION_SECRET": WEB_SESSION_SECRET,
+            "TRUSTED_PROXY_HOPS": "0",
             "RASA_TELEMETRY_ENABLED": "false",
             "WEB_ORIGIN": origin,  # the socket.io channel accepts sockets from this page only
             "TRACKER_DB_URL": f"sqlite:///{self.tracker_db}",
@@ -225,14 +232,17 @@ class RasaServer:
     def log_tail(self) -> str:
         return tail(self.log_path)
 
-    def user_texts(self, sender_id: str) -> list[str]:
+    def user_events(self, sender_id: str) -> list[dict[str, Any]]:
         """What the tracker store holds as this conversation's user messages."""
         with sqlite3.connect(self.tracker_db) as db:
             rows = db.execute(
                 "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user' ORDER BY id",
                 (sender_id,),
             ).fetchall()
-        return [json.loads(data).get("text") for (data,) in rows]
+        return [json.loads(data) for (data,) in rows]
+
+    def user_texts(self, sender_id: str) -> list[str]:
+        return [event.get("text") for event in self.user_events(sender_id)]
 
 
 class TcpProxy:
@@ -244,7 +254,7 @@ class TcpProxy:
     """
 
     def __init__(self, target_port: int) -> None:
-        self.port = free_port()
+        self.port = 0  # the first start binds a port the OS picks; later starts reuse it
         self.target_port = target_port
         self.loop = asyncio.new_event_loop()
         self.server: Optional[asyncio.base_events.Server] = None
@@ -275,6 +285,7 @@ class TcpProxy:
         self.server = await asyncio.start_server(
             self._handle, "127.0.0.1", self.port, reuse_address=True
         )
+        self.port = self.server.sockets[0].getsockname()[1]
 
     async def _stop(self) -> None:
         if self.server is not None:
@@ -296,18 +307,45 @@ class TcpProxy:
 
 
 # ---------------------------------------------------------------- fixtures
+# The proxy and the page server bind their ports (picked by the OS) at once, before Rasa's long
+# start: a port only reserved by number could be taken meanwhile by another process.
 @pytest.fixture(scope="module")
-def web_port() -> int:
+def rasa_port() -> int:
     return free_port()
 
 
 @pytest.fixture(scope="module")
-def page_origin(web_port: int) -> str:
-    return f"http://127.0.0.1:{web_port}"
+def proxy(rasa_port: int) -> Iterator[TcpProxy]:
+    """The page reaches Rasa through this proxy, so a test can cut the line."""
+    p = TcpProxy(rasa_port)
+    p.start()
+    try:
+        yield p
+    finally:
+        p.close()
 
 
 @pytest.fixture(scope="module")
-def rasa(page_origin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaServer]:
+def page_server(proxy: TcpProxy) -> Iterator[ThreadingHTTPServer]:
+    rasa_public_url = f"http://127.0.0.1:{proxy.port}"
+    httpd = make_server("127.0.0.1", 0, env={"RASA_PUBLIC_URL": rasa_public_url})
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def page_origin(page_server: ThreadingHTTPServer) -> str:
+    return f"http://127.0.0.1:{page_server.server_address[1]}"
+
+
+@pytest.fixture(scope="module")
+def rasa(page_origin: str, rasa_port: int,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaServer]:
     """Rasa with the latest model in models/, and the action server its stories call."""
     if not list((REPO / "models").glob("*.tar.gz")):
         pytest.fail("no trained model in models/: run `make train` first")
@@ -316,7 +354,7 @@ def rasa(page_origin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     workdir = tmp_path_factory.mktemp("rasa")
     shop = ShopServer(workdir)
     actions = ActionServer(workdir, shop)  # starts while Rasa loads its model
-    server = RasaServer(free_port(), page_origin, workdir, actions.port)
+    server = RasaServer(rasa_port, page_origin, workdir, actions.port)
     try:
         shop.wait_ready()
         actions.wait_ready()
@@ -329,31 +367,13 @@ def rasa(page_origin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 @pytest.fixture(scope="module")
-def proxy(rasa: RasaServer) -> Iterator[TcpProxy]:
-    """The page reaches Rasa through this proxy, so a test can cut the line."""
-    p = TcpProxy(rasa.port)
-    p.start()
-    try:
-        yield p
-    finally:
-        p.close()
-
-
-@pytest.fixture(scope="module")
-def web(proxy: TcpProxy, web_port: int, page_origin: str) -> Iterator[str]:
-    rasa_public_url = f"http://127.0.0.1:{proxy.port}"
-    httpd = make_server("127.0.0.1", web_port, env={"RASA_PUBLIC_URL": rasa_public_url})
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        for _ in range(50):
-            if http_get(f"{page_origin}/healthz") == 200:
-                break
-            time.sleep(0.1)
-        yield page_origin
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+def web(rasa: RasaServer, page_origin: str) -> str:
+    """The page's origin, once Rasa (behind the proxy) is up."""
+    for _ in range(50):
+        if http_get(f"{page_origin}/healthz") == 200:
+            break
+        time.sleep(0.1)
+    return page_origin
 
 
 @pytest.fixture(scope="module")
@@ -458,6 +478,7 @@ def test_credentials_use_the_fixed_socketio_channel() -> None:
     # the REST channel (same /webhooks/rest/webhook URL) with the length/empty/failure guard
     assert "addons.channels.RestInput" in creds and "rest" not in creds
     assert creds[FIXED_CHANNEL].get("max_message_chars") == 2000
+    assert creds[FIXED_CHANNEL].get("metadata_key") == "customData"  # what chat.js sends
 
 
 def test_page_is_served_with_safe_headers(web: str, proxy: TcpProxy) -> None:
@@ -545,7 +566,8 @@ def test_reload_continues_the_same_session(page: Any, web: str, rasa: RasaServer
     say(page, "hi there")
     wait_bot_reply(page, 0)
     session_id = page.evaluate("window.ShopChat.sessionId()")
-    assert session_id and page.evaluate("localStorage.getItem('shop-chat:session')")
+    assert SIGNED_ID_RE.fullmatch(session_id or ""), session_id  # issued by the server
+    assert page.evaluate("localStorage.getItem('shop-chat:session')")
     shown_before = user_messages(page).all_inner_texts()
 
     page.reload()
@@ -622,7 +644,8 @@ def test_unreachable_message_then_reconnect(page: Any, web: str, proxy: TcpProxy
 
 
 def test_order_status_conversation(page: Any, web: str) -> None:
-    """Greet, ask for an order, identify by email, pick the order by button, see its status."""
+    """Greet, ask for an order, identify by email and zip, pick the order by button, see its
+    status; then "New conversation" is not identified."""
     open_chat(page, web)
     say(page, "hello")
     wait_bot_reply(page, 0)
@@ -630,7 +653,7 @@ def test_order_status_conversation(page: Any, web: str) -> None:
     say(page, "where is my order")
     wait_bot_reply(page, n, contains="email")
     n = bot_messages(page).count()
-    say(page, "mei.martin4637@example.com")  # a shopper of the shop's seed data
+    say(page, "mei.martin4637@example.com, zip 32124")  # a shopper of the shop's seed data
     wait_bot_reply(page, n, contains="Which order")
     buttons = page.get_by_role("group", name="Suggested replies").last.get_by_role("button")
     assert buttons.count() == 3
@@ -641,6 +664,96 @@ def test_order_status_conversation(page: Any, web: str) -> None:
     assert "processed" in text and "Jigsaw Puzzle" in text
     RESULTS.mkdir(exist_ok=True)
     page.screenshot(path=str(RESULTS / "web_chat_order_status.png"))
+
+    # "New conversation" starts unidentified: a new session id, so the email is asked again.
+    identified = page.evaluate("window.ShopChat.sessionId()")
+    page.get_by_role("button", name="New conversation").click()
+    page.wait_for_function(
+        "old => window.ShopChat.isConnected() && window.ShopChat.sessionId() !== old",
+        arg=identified)
+    assert bot_messages(page).count() == 0
+    say(page, "where is my order")
+    wait_bot_reply(page, 0, contains="email")
+
+
+def settled_texts(rasa: RasaServer, sender_id: str, count: int) -> list[str]:
+    """The conversation's user texts once it holds ``count`` (Rasa stores the tracker after
+    the replies went out), or what it holds after 15 s."""
+    deadline = time.monotonic() + 15
+    while len(found := rasa.user_texts(sender_id)) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return found
+
+
+def test_new_conversation_gets_a_new_session_and_reload_keeps_it(
+        page: Any, web: str, rasa: RasaServer) -> None:
+    open_chat(page, web)
+    say(page, "hello")
+    wait_bot_reply(page, 0)
+    first = page.evaluate("window.ShopChat.sessionId()")
+    page.get_by_role("button", name="New conversation").click()
+    page.wait_for_function(
+        "old => window.ShopChat.isConnected() && window.ShopChat.sessionId() !== old", arg=first)
+    second = page.evaluate("window.ShopChat.sessionId()")
+    assert SIGNED_ID_RE.fullmatch(second), second
+    assert page.evaluate("localStorage.getItem('shop-chat:session')") == json.dumps(second)
+    assert user_messages(page).count() == 0 and bot_messages(page).count() == 0
+
+    page.reload()
+    wait_connected(page)
+    assert page.evaluate("window.ShopChat.sessionId()") == second  # the reload keeps the new id
+    say(page, "what can you do")
+    wait_bot_reply(page, 0, contains=CAPABILITIES_TEXT)
+    assert settled_texts(rasa, second, 1) == ["what can you do"]
+    assert rasa.user_texts(first) == ["hello"]  # the old conversation got nothing more
+
+
+def test_an_id_the_server_did_not_sign_is_replaced(page: Any, web: str, rasa: RasaServer) -> None:
+    """A stored id the server did not issue (or signed with an earlier secret) is not kept: the
+    page gets a new one and drops the transcript of a conversation the server won't continue."""
+    forged = "A" * 32 + "." + "B" * 43
+    page.add_init_script(
+        "if (!sessionStorage.getItem('seeded')) {"
+        " sessionStorage.setItem('seeded', '1');"
+        f" localStorage.setItem('shop-chat:session', {json.dumps(json.dumps(forged))});"
+        " localStorage.setItem('shop-chat:log',"
+        " JSON.stringify([{who: 'user', text: 'an old message'}])); }"
+    )
+    open_chat(page, web)
+    issued = page.evaluate("window.ShopChat.sessionId()")
+    assert issued != forged and SIGNED_ID_RE.fullmatch(issued), issued
+    assert user_messages(page).count() == 0
+    assert NEW_SESSION_TEXT in page.locator("#chat-status").inner_text()
+    say(page, "hello")
+    wait_bot_reply(page, 0)
+    assert settled_texts(rasa, issued, 1) == ["hello"]
+    assert rasa.user_texts(forged) == []
+
+
+def test_customer_token_goes_with_each_message(page: Any, web: str, rasa: RasaServer) -> None:
+    """A store's page that signed the shopper in hands the page their token (docs/web.md)."""
+    sent_frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda p: sent_frames.append(str(p))))
+    page.add_init_script(
+        f"window.SHOP_CHAT_CONFIG = {{customerToken: {json.dumps(CUSTOMER_TOKEN)}}};")
+    open_chat(page, web)
+    session_id = page.evaluate("window.ShopChat.sessionId()")
+    say(page, "hello")
+    wait_bot_reply(page, 0)
+    page.evaluate("window.ShopChat.setCustomerToken(null)")  # signed out
+    n = bot_messages(page).count()
+    say(page, "what can you do")
+    wait_bot_reply(page, n, contains=CAPABILITIES_TEXT)
+    uttered = [f for f in sent_frames if "user_uttered" in f]
+    assert len(uttered) == 2 and CUSTOMER_TOKEN in uttered[0], uttered
+    assert "customData" not in uttered[1]
+    settled_texts(rasa, session_id, 2)
+    metadata = [e.get("metadata") or {} for e in rasa.user_events(session_id)]
+    assert metadata[0].get("customer_token") == CUSTOMER_TOKEN
+    assert "customer_token" not in metadata[1]
+    # the address the channel saw (the test's proxy on loopback), never one the page sent
+    assert [m.get("client_address") for m in metadata] == ["127.0.0.1"] * 2
+    assert CUSTOMER_TOKEN not in json.dumps(page.evaluate("() => ({...localStorage})"))
 
 
 # Keep this one last: it stops the module's Rasa server for good.

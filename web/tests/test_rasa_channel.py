@@ -86,6 +86,8 @@ def test_client_address_is_the_peer_unless_proxies_are_trusted() -> None:
     assert client_address({**environ, "HTTP_X_FORWARDED_FOR": "198.51.100.9"}, hops=2) == (
         "198.51.100.9")
     assert client_address({**environ, "HTTP_X_FORWARDED_FOR": ""}, hops=1) == "203.0.113.7"
+    assert client_address({**environ, "HTTP_X_FORWARDED_FOR": "not-an-ip"}, hops=1) == (
+        "203.0.113.7")
 
 
 def test_trusted_proxy_hops_setting() -> None:
