@@ -57,6 +57,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         mode, delay, status = proxy.mode, proxy.delay, proxy.status
+        if proxy.only_method and self.command != proxy.only_method:
+            mode = "pass"  # the fault hits one kind of request (e.g. the writes) only
         with proxy.lock:
             proxy.seen.append(Seen(self.command, self.path, self.headers.get("Idempotency-Key"),
                                    mode, time.monotonic()))
@@ -109,6 +111,7 @@ class FaultProxy:
         self.upstream = upstream.rstrip("/") if upstream else None
         self.port = port or free_port()
         self.mode = "pass"
+        self.only_method: Optional[str] = None
         self.delay = 6.0
         self.status = 503
         self.seen: list[Seen] = []
@@ -139,8 +142,10 @@ class FaultProxy:
             self._server = None
 
     def set(self, mode: str, *, delay: Optional[float] = None,
-            status: Optional[int] = None) -> None:
-        """Switch the fault; ``refuse`` closes the listening socket, any other mode reopens it."""
+            status: Optional[int] = None, only_method: Optional[str] = None) -> None:
+        """Switch the fault; ``refuse`` closes the listening socket, any other mode reopens it.
+        ``only_method`` (e.g. "POST") applies the fault to that method only."""
+        self.only_method = only_method
         if delay is not None:
             self.delay = delay
         if status is not None:
