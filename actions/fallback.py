@@ -5,11 +5,17 @@ unsure of the intent) is answered as an order-status question (identification st
 Anything else gets a grounded answer from the store's knowledge (:func:`grounded_reply`,
 ``actions.grounding``), which is checked against the passages and degrades to the best passage and
 the offer of a human agent when the LLM is down, slow or unsupported.
+
+The grounded answer (retrieval, the LLM call, the checks) runs in the LLM's own bounded pool
+(``actions.llm_client.llm_pool``: LLM_CONCURRENCY threads, LLM_QUEUE_WAIT seconds of wait for
+one), never on the default executor that the order and change actions' shop calls use: many
+free-form questions at once, or a slow LLM, cannot hold up an order-status turn. A question that
+gets no slot in time is answered "Sorry, I can't answer that right now. Would you like me to
+connect you with a human agent?" (``ERROR_REPLY``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from typing import Optional
@@ -17,8 +23,9 @@ from typing import Optional
 from rasa_sdk import Tracker
 
 from actions.action_base import Dispatcher, DomainDict, Events, NamedAction, run_safely
-from actions.grounding import describe_answer, format_reply, grounded_answer
+from actions.grounding import ERROR_REPLY, describe_answer, format_reply, grounded_answer
 from actions.knowledge import default_retriever
+from actions.llm_client import LLMBusy, llm_pool
 from actions.orders import order_status
 from actions.shop_client import ShopError, get_client
 from actions.shop_records import Order
@@ -106,10 +113,11 @@ class ActionFallback(NamedAction):
         reply = None
         if question:
             try:
-                # blocking HTTP + embeddings: keep the action server's event loop free
-                reply = await asyncio.get_running_loop().run_in_executor(
-                    None, grounded_reply, question, tracker
-                )
+                # blocking HTTP + embeddings: off the event loop, in the LLM's own bounded pool
+                reply = await llm_pool().run(grounded_reply, question, tracker)
+            except LLMBusy:
+                logger.info("fallback answer: %s", {"kind": "error", "error": "LLMBusy"})
+                reply = ERROR_REPLY
             except Exception:  # noqa: BLE001 - fall back to the canned reply, never silence
                 logger.exception("grounded reply failed")
         if reply:
