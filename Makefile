@@ -180,7 +180,7 @@ test: lint validate train test-stories test-nlu pytest pytest-reliability pytest
 bench: bench-shop bench-actions bench-llm bench-turns  ## every benchmark (numbers printed and written to docs/)
 
 bench-llm: train  ## decode tokens/s vs the memory-bandwidth bound, RSS, fallback turns over REST (1, 2, 8 shoppers) -> docs/llm.md
-	$(PY) bench/llm_bench.py
+	RATE_LIMITS=off $(PY) bench/llm_bench.py
 
 bench-actions: install  ## the action server's time and shop requests per order/change turn (BEFORE=<checkout> for a comparison) -> docs/benchmarks.md
 	$(PY) bench/action_turns.py --rounds 50 $(if $(BEFORE),&& $(PY) bench/action_turns.py --rounds 50 --repo $(BEFORE))
@@ -198,10 +198,10 @@ reliability: pytest-reliability  ## the reliability suite, summary -> docs/relia
 	$(PY) -m tests.reliability.report
 
 load: train  ## 50 simulated shoppers through whole flows for 5 min (locust) + tracker-store audit -> docs/benchmarks.md
-	$(PY) bench/load/run_load.py --users 50 --spawn-rate 5 --minutes 5
+	RATE_LIMITS=off $(PY) bench/load/run_load.py --users 50 --spawn-rate 5 --minutes 5
 
 bench-turns: train  ## per-turn latency (NLU/shop/LLM) vs no transformer and LLM-every-turn, RSS, training time -> docs/benchmarks.md
-	$(PY) bench/turn_bench.py
+	RATE_LIMITS=off $(PY) bench/turn_bench.py
 
 report: install  ## HTML report (conversations, intents, completion/fallback/handoff rates, ratings, sentiment) -> results/report.html
 	$(PY) -m report --tracker-db-url "$(TRACKER_DB_URL)" --shop-url "$(SHOP_URL)" --out results/report.html

@@ -41,6 +41,10 @@ from llm_eval import update_doc  # noqa: E402
 from actions.grounding import OFFTOPIC_REPLY  # noqa: E402
 from tests.conversations.harness import Stack, remove_stack, start_stack  # noqa: E402
 
+# every simulated shopper comes from 127.0.0.1: the per-client rate limits would refuse the
+# load (addons/rate_limits.py); the harness turns them off too, this says it where it matters
+NO_RATE_LIMITS = {"rasa": {"RATE_LIMITS": "off"}}
+
 GGUF_BYTES = 1_117_320_768  # Qwen2.5-Coder-1.5B-Instruct Q4_K_M: what one decode step reads
 # Free-form questions, written as shoppers write them, that the NLU sends to the fallback (checked
 # by a probe of 50 candidates on the trained model: most store questions match an intent or FAQ
@@ -166,7 +170,7 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     bw, bw_median = bandwidth_gbs()
     bw_read = read_bandwidth_gbs()
-    stack = start_stack(with_llm=True)
+    stack = start_stack(with_llm=True, overrides=NO_RATE_LIMITS)
     try:
         base = stack.llm_url
         rss_idle = rss_mib(stack.pid("llm"))

@@ -10,7 +10,9 @@ Settings (environment): LOAD_CUSTOMERS (JSON file: list of {email, first, last, 
 LOAD_SENT_FILE (where the sent messages go), LOAD_THINK_MIN / LOAD_THINK_MAX (seconds of "think
 time" between two messages of a shopper, default 1 and 3), LOAD_TIMEOUT (seconds per request).
 
-Run it with bench/load/run_load.py (starts the stack); alone, against a running stack:
+Run it with bench/load/run_load.py (starts the stack, rate limits off); alone, against a running
+stack started without the per-client rate limits (every simulated shopper is 127.0.0.1, which
+they would refuse with 429), e.g. `RATE_LIMITS=off make run`:
   .venv-services/bin/locust -f bench/load/locustfile.py --headless -u 50 -r 5 -t 5m \
       --host http://127.0.0.1:5005
 """
