@@ -50,9 +50,10 @@ memory, never drops the list of a key once made: one per sender id ever seen.
 
 A "new conversation" is a sender this limiter has not seen in the last hour (Rasa's
 ``session_expiration_time`` is 60 minutes: a shopper back after that starts a new session
-anyway). With ``memory://`` the record is an LRU of at most 100,000 senders (about 15 MB), each
-forgotten an hour after its last message; with a full record the oldest is dropped first (its
-next message counts as new once). With another storage the record is a key per sender in that
+anyway). With ``memory://`` the record is an LRU of at most 100,000 senders (24 MiB of the web
+page's 76-character session ids, bench/security_overhead.py), each forgotten an hour after its
+last message; with a full record the oldest is dropped first (its next message counts as new
+once). With another storage the record is a key per sender in that
 storage, expiring an hour after its last message, shared by every replica.
 
 Storage: ``RATE_LIMIT_STORAGE`` (default ``memory://``: per process; ``redis://host:6379/2``
