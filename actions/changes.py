@@ -258,10 +258,12 @@ def interpret(turn: Turn, requested: Optional[str], plan: ChangePlan,
     slots, words = ctx.slots, turn.words
     reason = turn.entity("return_reason")
     if plan.change_type == "return" and (reason or requested == "return_reason"):
-        canonical = resolvers.canonical_return_reason(reason or words)
+        # the entity first, then the whole answer: the NLU may tag a stray word ("my") as well
+        canonical = (resolvers.canonical_return_reason(reason) if reason else None) or (
+            resolvers.canonical_return_reason(words))
         if not canonical and requested == "return_reason" and turn.intent not in (
                 "affirm", "deny", "stop", "request_human"):
-            canonical = resolvers.free_reason(reason or words)  # "they don't fit in my office"
+            canonical = resolvers.free_reason(words)  # "they don't fit in my office"
         if canonical:
             slots["return_reason"] = canonical
             return None
