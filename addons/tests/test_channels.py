@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -240,7 +241,8 @@ def test_max_message_chars_must_be_positive() -> None:
 
 
 # ---------------------------------------------------------------- the web page's socket.io channel
-def test_socketio_channel_guards_messages() -> None:
+def test_socketio_channel_guards_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEB_SESSION_SECRET", "a-test-secret-of-enough-characters")
     channel = SocketIOInput.from_credentials(
         {"session_persistence": True, "max_message_chars": 10}
     )
@@ -248,22 +250,43 @@ def test_socketio_channel_guards_messages() -> None:
     channel.blueprint(rasa)
     sio = channel.sio
     emitted: List[tuple] = []
+    sessions: Dict[str, Dict[str, Any]] = {}
 
     async def emit(event: str, data: Any, room: Optional[str] = None, **_: Any) -> None:
         emitted.append((event, data, room))
 
-    sio.emit = emit  # type: ignore[method-assign]
-    handle = sio.handlers["/"]["user_uttered"]
+    async def get_session(sid: str, namespace: Optional[str] = None) -> Dict[str, Any]:
+        return sessions[sid]
 
-    async def talk() -> None:
-        await handle("sid-1", {"message": "x" * 11, "session_id": "sess-1"})
-        await handle("sid-1", {"message": "\x00", "session_id": "sess-1"})
-        await handle("sid-1", {"message": "status?", "session_id": "sess-1"})
+    async def save_session(sid: str, session: Dict[str, Any], **_: Any) -> None:
+        sessions[sid] = dict(session)
 
-    asyncio.run(talk())
+    @contextlib.asynccontextmanager
+    async def session(sid: str, namespace: Optional[str] = None) -> Any:
+        yield sessions[sid]
+
+    async def rooms(*_: Any, **__: Any) -> None:
+        return None
+
+    for name, fake in [("emit", emit), ("get_session", get_session), ("session", session),
+                       ("save_session", save_session), ("enter_room", rooms),
+                       ("leave_room", rooms)]:
+        monkeypatch.setattr(sio, name, fake)
+    handlers = sio.handlers["/"]
+
+    async def talk() -> str:
+        await handlers["connect"]("sid-1", {"REMOTE_ADDR": "198.51.100.4"}, None)
+        await handlers["session_request"]("sid-1", {})
+        ((_, session_id, _),) = emitted  # session_confirm: the id this server signed
+        emitted.clear()
+        for text in ("x" * 11, "\x00", "status?"):
+            await handlers["user_uttered"]("sid-1", {"message": text, "session_id": session_id})
+        return session_id
+
+    session_id = asyncio.run(talk())
     assert [(e, d["text"], r) for e, d, r in emitted] == [
-        ("bot_uttered", TOO_LONG_TEXT.format(limit=10), "sess-1"),
-        ("bot_uttered", NO_TEXT, "sess-1"),
-        ("bot_uttered", SOMETHING_WENT_WRONG, "sess-1"),
+        ("bot_uttered", TOO_LONG_TEXT.format(limit=10), session_id),
+        ("bot_uttered", NO_TEXT, session_id),
+        ("bot_uttered", SOMETHING_WENT_WRONG, session_id),
     ]
     assert rasa.seen == ["status?"]
