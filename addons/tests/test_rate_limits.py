@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import socket
+import subprocess
+import threading
 import time
-from typing import Any, Dict, Optional
+import uuid
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 from limits import parse
@@ -26,6 +31,7 @@ from addons.rate_limits import (
     rate_limited_text,
     trusted_proxy_hops,
 )
+from tests.support import free_port
 
 
 def limiter(per_conversation: str = "off", per_client: str = "off", new: str = "off",
@@ -296,3 +302,68 @@ def test_the_rest_channel_reads_its_settings_at_start(monkeypatch: pytest.Monkey
     monkeypatch.setenv("RATE_LIMIT_TURNS_PER_CLIENT", "many")
     with pytest.raises(ValueError):
         RestInput.from_credentials(None)
+
+
+# ---------------------------------------------------------------- redis:// (shared by replicas)
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private redis-server on a free loopback port (skipped where none is installed)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(workdir)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail("redis-server did not start")
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_two_replicas_share_counts_and_the_record_through_redis(redis_url: str) -> None:
+    env = {"RATE_LIMIT_STORAGE": redis_url, "RATE_LIMIT_TURNS_PER_CONVERSATION": "3/minute",
+           "RATE_LIMIT_TURNS_PER_CLIENT": "off", "RATE_LIMIT_NEW_CONVERSATIONS_PER_CLIENT":
+           "2/minute"}
+    first, second = RateLimits.from_env(env), RateLimits.from_env(env)
+    assert first.is_remote and second.is_remote
+    tag = uuid.uuid4().hex[:8]
+    assert first.check("10.5.0.1", f"{tag}-a") is None
+    assert second.check("10.5.0.1", f"{tag}-a") is None  # not new on the other replica
+    assert second.check("10.5.0.1", f"{tag}-b") is None  # the address's second new one
+    assert first.check("10.5.0.1", f"{tag}-c") is not None  # a third: refused on either
+    assert first.check("10.5.0.1", f"{tag}-a") is None  # 3 of 3 in that conversation
+    retry = second.check("10.5.0.1", f"{tag}-a")
+    assert retry is not None and 1 <= retry <= 61
+
+
+def test_acheck_asks_redis_off_the_event_loop(redis_url: str) -> None:
+    limits = RateLimits.from_env({"RATE_LIMIT_STORAGE": redis_url,
+                                  "RATE_LIMIT_TURNS_PER_CONVERSATION": "1/minute"})
+    sender_id = f"loop-{uuid.uuid4().hex[:8]}"
+    threads: List[str] = []
+    real = limits.check
+
+    def check(client: str, sender: str) -> Optional[int]:
+        threads.append(threading.current_thread().name)
+        return real(client, sender)
+
+    limits.check = check  # type: ignore[method-assign]
+
+    async def twice() -> List[Optional[int]]:
+        return [await limits.acheck("10.5.0.2", sender_id) for _ in range(2)]
+
+    first, second = asyncio.run(twice())
+    assert first is None and second is not None
+    assert threading.main_thread().name not in threads
