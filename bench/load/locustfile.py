@@ -1,7 +1,7 @@
 """Simulated shoppers for locust: whole conversations through Rasa's REST channel.
 
 Each simulated shopper is one conversation with its own sender id: greet, ask for an order,
-identify (email, or first + last name + zip), the status of one of their orders, tracking, a
+identify (email + zip, or first + last name + zip), the status of one of their orders, tracking, a
 product question, an FAQ, goodbye. Every message that Rasa confirmed (HTTP 200 with a JSON list)
 is recorded, per sender and in order, and written to ``LOAD_SENT_FILE`` (JSON lines) when the run
 ends, so bench/load/run_load.py can count the events of the SQL tracker store against it.
@@ -91,7 +91,8 @@ class Shopper(HttpUser):
         self.say(sender, "where is my order?", "2 ask order")
         self.think()
         if random.random() < 0.8:
-            reply = self.say(sender, f"my email is {customer['email']}", "3 identify email")
+            reply = self.say(sender, f"my email is {customer['email']}, zip {customer['zip']}",
+                             "3 identify email+zip")
         else:
             name = f"{customer['first']} {customer['last']}"
             reply = self.say(sender, f"{name}, zip {customer['zip']}", "3 identify name+zip")
