@@ -141,7 +141,8 @@ def events_mentioning(stack: Stack, marker: str) -> list[str]:
 
 def forgeries(session_id: str) -> dict[str, str]:
     """Ids an attacker who learned (or guessed) the first one might present."""
-    random_part, signature = session_id.split(".")
+    random_part, _, signature = session_id.partition(".")
+    signature = signature or "A" * 43  # (an unsigned id of the old channel: still forgeries)
     flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
     return {
         "unsigned": random_part,
