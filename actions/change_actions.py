@@ -292,7 +292,7 @@ class ActionRetryChange(NamedAction):
             except ShopUnavailable:
                 still_unknown.append(True)
                 dispatcher.utter_message(response="utter_change_still_unknown")
-                return []
+                return [SlotSet("change_outcome_unknown", True)]  # the next "yes" again
             return cleared + change_done(dispatcher, tracker, pending)
 
         events = await run_safely(self.name(), resend, dispatcher)
