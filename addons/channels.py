@@ -63,6 +63,10 @@ DEFAULT_MAX_MESSAGE_CHARS = 2000
 MAX_SENDER_CHARS = 128
 SENDER_RE = re.compile(rf"[A-Za-z0-9_.:@\-]{{1,{MAX_SENDER_CHARS}}}")
 MAX_METADATA_BYTES = 4096
+# The shape of the web page's session ids (issued and signed by web/rasa_channel.py): 32
+# random URL-safe characters, ".", a 43-character signature. The REST channel refuses them as
+# senders, so a web conversation whose id leaked can't be written to from outside the page.
+WEB_SESSION_ID_RE = re.compile(r"([A-Za-z0-9_-]{32})\.([A-Za-z0-9_-]{43})")
 CLIENT_ADDRESS_KEY = "client_address"  # metadata of every REST message: set here, not by clients
 TOO_LONG_TEXT = (
     "That message is too long for me (over {limit:,} characters). Please send a shorter "
@@ -231,6 +235,10 @@ class RestInput(RasaRestInput):
             return response.json({"error": "sender_required", "message": (
                 "Each request needs a \"sender\": the id of its own conversation (1 to "
                 f"{MAX_SENDER_CHARS} letters, digits, '-', '_', '.', ':' or '@').")}, status=400)
+        if WEB_SESSION_ID_RE.fullmatch(sender):
+            return response.json({"error": "web_session", "message": (
+                "That conversation belongs to the web chat page and can only be continued "
+                "there; use a \"sender\" of your own.")}, status=403)
         metadata = body.get("metadata")
         if metadata is not None and len(json.dumps(metadata)) > MAX_METADATA_BYTES:
             return response.json({"error": "metadata_too_large", "message": (

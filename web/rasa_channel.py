@@ -24,7 +24,10 @@ Here the server issues the session ids and signs them (``WEB_SESSION_SECRET``, H
   with ``TRUSTED_PROXY_HOPS`` >= 1 the ``X-Forwarded-For`` entry the outermost trusted proxy
   wrote; the REST channel's rule), which the shop uses to count failed identification
   attempts per client;
-* a socket from a page of another origin than ``WEB_ORIGIN`` is refused at ``connect``.
+* a socket from a page of another origin than ``WEB_ORIGIN`` is refused at ``connect``;
+* the REST channel's per-client rate limits (``addons/rate_limits.py``: turns per session and
+  per address, new sessions per address) hold here too: a message over them is not processed
+  and the page gets "You're sending messages faster than I can answer. Please wait N seconds".
 
 Every message is answered the way the REST channel does (``addons/channels.py``): a message
 over ``max_message_chars`` (2,000 by default) is not processed and the shopper is asked for a
@@ -55,7 +58,6 @@ import inspect
 import json
 import logging
 import os
-import re
 import secrets
 from typing import Any, Awaitable, Callable, Dict, Mapping, Optional
 
@@ -67,11 +69,12 @@ from sanic import Blueprint
 from addons.channels import (
     DEFAULT_MAX_MESSAGE_CHARS,
     MAX_METADATA_BYTES,
+    WEB_SESSION_ID_RE,
     guard_messages,
     max_chars_from,
 )
+from addons.rate_limits import RateLimits, rate_limited_text, trusted_proxy_hops
 from addons.rate_limits import client_address as shared_client_address
-from addons.rate_limits import trusted_proxy_hops
 
 logger = logging.getLogger(__name__)
 DEFAULT_WEB_ORIGIN = "http://localhost:8080"  # as in the Makefile and .env.example
@@ -85,7 +88,7 @@ CLIENT_ADDRESS_KEY = "client_address"
 # base64 of HMAC-SHA256(secret, "web-session:v1:" + random). 76 characters of [A-Za-z0-9_.-]:
 # a valid Rasa sender id (addons/channels.py SENDER_RE, at most 128).
 SESSION_RANDOM_BYTES = 24
-SESSION_ID_RE = re.compile(r"([A-Za-z0-9_-]{32})\.([A-Za-z0-9_-]{43})")
+SESSION_ID_RE = WEB_SESSION_ID_RE  # the REST channel refuses this shape as a sender
 SIGNATURE_CONTEXT = b"web-session:v1:"
 # What the per-socket session (python-socketio's, dropped on disconnect) holds.
 BOUND_SESSION = "session_id"
@@ -222,6 +225,8 @@ class SocketIOInput(RasaSocketIOInput):
         handler replaced (module doc)."""
         secret = session_secret()  # before anything is served: no secret, no start
         hops = trusted_proxy_hops()
+        # the REST channel's limits, per session and per client address (addons/rate_limits.py)
+        limiter = RateLimits.from_env()
         guarded = guard_messages(on_new_message, self.max_message_chars)
         socketio_webhook = super().blueprint(guarded)
         sio = self.sio
@@ -302,7 +307,13 @@ class SocketIOInput(RasaSocketIOInput):
                 logger.warning("socket %s sent malformed or oversized metadata: not processed",
                                sid)
                 return
-            metadata[CLIENT_ADDRESS_KEY] = session.get(BOUND_ADDRESS) or "unknown"
+            address = session.get(BOUND_ADDRESS) or "unknown"
+            metadata[CLIENT_ADDRESS_KEY] = address
+            retry_after = await limiter.acheck(address, session_id)
+            if retry_after is not None:  # not processed, not stored: "please slow down"
+                await sio.emit(self.bot_message_evt, {"text": rate_limited_text(retry_after)},
+                               room=sid, namespace=namespace)
+                return
             text = data.get("message", "")
             message = UserMessage(
                 text if isinstance(text, str) else "",

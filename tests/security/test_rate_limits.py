@@ -148,3 +148,21 @@ def test_rate_limits_off_lets_the_same_bursts_through(unlimited: Stack) -> None:
     opened = [sender() for _ in range(6)]
     assert [post(unlimited, c, "hi", "203.0.113.30").status_code for c in opened] == [200] * 6
     assert all(len(stored_user_events(unlimited, c)) == 1 for c in opened)
+
+
+def test_the_web_pages_socket_has_the_same_limits(limited: Stack) -> None:
+    """Fresh socket sessions cost nothing, so the socket.io channel counts like REST: over the
+    per-session limit the page gets the polite sentence, and the message is not stored."""
+    from tests.security.test_socket_sessions import ChatSocket  # the page's protocol
+
+    page = ChatSocket(limited, headers={"X-Forwarded-For": "203.0.113.40"})
+    try:
+        session = page.request_session()
+        for i in range(4):
+            assert page.say(f"hello {i}"), i
+        refused = page.say("hello once more")
+        assert any("faster than I can answer" in (r.get("text") or "") for r in refused), refused
+        texts = [e["text"] for e in stored_user_events(limited, session)]
+        assert texts == [f"hello {i}" for i in range(4)]
+    finally:
+        page.close()

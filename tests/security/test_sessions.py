@@ -54,3 +54,12 @@ def test_oversized_metadata_is_refused_and_not_stored(stack: Stack) -> None:
     assert stack.tracker_query("SELECT 1 FROM events WHERE sender_id = ?", (sender,)) == []
     small = post(stack, {"sender": sender, "message": "hello", "metadata": {"page": "/help"}})
     assert small.status_code == 200 and small.json()
+
+
+def test_the_web_pages_conversations_cannot_be_continued_over_rest(stack: Stack) -> None:
+    """A web session id that leaked (a log, a shared screen) is no way in from outside the page:
+    the REST channel refuses every sender of that shape, and stores nothing."""
+    leaked = "A" * 32 + "." + "b" * 43
+    response = post(stack, {"sender": leaked, "message": "show my orders"})
+    assert response.status_code == 403 and response.json()["error"] == "web_session"
+    assert stack.tracker_query("SELECT 1 FROM events WHERE sender_id = ?", (leaked,)) == []

@@ -182,6 +182,7 @@ class RasaServer:
             "ACTIONS_TOKEN": ACTIONS_TOKEN,
             "WEB_SESSION_SECRET": WEB_SESSION_SECRET,
             "TRUSTED_PROXY_HOPS": "0",
+            "RATE_LIMITS": "off",  # many pages a minute from one address: a load test here
             "RASA_TELEMETRY_ENABLED": "false",
             "WEB_ORIGIN": origin,  # the socket.io channel accepts sockets from this page only
             "TRACKER_DB_URL": f"sqlite:///{self.tracker_db}",
