@@ -58,29 +58,33 @@ def test_email_entity_identifies(convo: Conversation) -> None:
     assert convo.run(ActionResumeRequest()).text.startswith("You have 4 orders")
 
 
+UNKNOWN_EMAIL = "nobody.atall1234@example.com"
+
+
+def _answer_the_prompt(domain: dict, text: str, **entities: str) -> tuple:
+    """A new conversation asked for identification that answers ``text``: (result, slots)."""
+    other = Conversation(domain)
+    other.user("list my orders", intent="list_orders")
+    other.run(FORM, form=True)
+    other.user(text, intent="inform", **entities)
+    return other.run(FORM, form=True), other.slots
+
+
 def test_an_email_alone_is_never_looked_up(convo: Conversation) -> None:
     """Known or unknown, an email gets the same question: the zip; nothing tells them apart."""
     replies = []
-    for email in (MOHAMED["email"], "nobody.atall1234@example.com"):
-        other = Conversation(convo.domain)
-        other.user("list my orders", intent="list_orders")
-        other.run(FORM, form=True)
-        other.user(email, intent="inform", email=email)
-        result = other.run(FORM, form=True)
-        replies.append((result.messages, result.slot("requested_slot"), other.slots["id_attempts"]))
+    for email in (MOHAMED["email"], UNKNOWN_EMAIL):
+        result, slots = _answer_the_prompt(convo.domain, email, email=email)
+        replies.append((result.messages, result.slot("requested_slot"), slots["id_attempts"]))
     assert replies[0] == replies[1] == ([], "zip", 0)
 
 
 def test_a_wrong_zip_and_an_unknown_email_get_the_same_reply(convo: Conversation) -> None:
     texts = []
-    for email in (MOHAMED["email"], "nobody.atall1234@example.com"):
-        other = Conversation(convo.domain)
-        other.user("list my orders", intent="list_orders")
-        other.run(FORM, form=True)
-        other.user(f"{email} 99999", intent="inform")
-        result = other.run(FORM, form=True)
+    for email in (MOHAMED["email"], UNKNOWN_EMAIL):
+        result, slots = _answer_the_prompt(convo.domain, f"{email} 99999")
         texts.append((result.responses, result.text, result.slot("requested_slot")))
-        assert other.slots["customer_id"] is None
+        assert slots["customer_id"] is None
     assert texts[0] == texts[1]
     assert texts[0][0] == ["utter_identification_failed"]
 
