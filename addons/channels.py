@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import re
 import unicodedata
 from typing import Any, Awaitable, Callable, Dict, Optional
@@ -63,6 +64,10 @@ DEFAULT_MAX_MESSAGE_CHARS = 2000
 MAX_SENDER_CHARS = 128
 SENDER_RE = re.compile(rf"[A-Za-z0-9_.:@\-]{{1,{MAX_SENDER_CHARS}}}")
 MAX_METADATA_BYTES = 4096
+# Request bodies the Rasa server reads at all (Sanic's own default is 100 MB): a shopper's
+# message is at most 2,000 characters and its metadata 4 KB, so 1 MiB leaves room for anything
+# legitimate (``RASA_MAX_BODY_BYTES`` changes it, e.g. for model uploads over the HTTP API).
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 # The shape of the web page's session ids (issued and signed by web/rasa_channel.py): 32
 # random URL-safe characters, ".", a 43-character signature. The REST channel refuses them as
 # senders, so a web conversation whose id leaked can't be written to from outside the page.
@@ -190,6 +195,17 @@ def max_chars_from(credentials: Optional[Dict[str, Any]]) -> int:
     return limit
 
 
+def max_body_bytes() -> int:
+    """``RASA_MAX_BODY_BYTES`` (a positive int), else :data:`DEFAULT_MAX_BODY_BYTES`."""
+    value = os.environ.get("RASA_MAX_BODY_BYTES", "").strip()
+    if not value:
+        return DEFAULT_MAX_BODY_BYTES
+    limit = int(value)
+    if limit < 1:
+        raise ValueError(f"RASA_MAX_BODY_BYTES must be positive, not {value!r}")
+    return limit
+
+
 class RestInput(RasaRestInput):
     """Rasa's ``rest`` channel (same URL) with the guard; a malformed request gets a JSON list.
 
@@ -215,6 +231,11 @@ class RestInput(RasaRestInput):
         @blueprint.middleware("request")
         async def refuse_unaddressed(request: Request) -> Optional[HTTPResponse]:
             return self.refusal(request) or await self.rate_refusal(request)
+
+        @blueprint.listener("before_server_start")
+        async def cap_request_bodies(app: Any, _loop: Any) -> None:
+            """Sanic answers 413 to a body over the cap before anything parses it."""
+            app.config.REQUEST_MAX_SIZE = min(app.config.REQUEST_MAX_SIZE, max_body_bytes())
 
         return blueprint
 

@@ -7,6 +7,8 @@ every message and re-sent to the action server on every turn, so it is bounded.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 
@@ -63,3 +65,13 @@ def test_the_web_pages_conversations_cannot_be_continued_over_rest(stack: Stack)
     response = post(stack, {"sender": leaked, "message": "show my orders"})
     assert response.status_code == 403 and response.json()["error"] == "web_session"
     assert stack.tracker_query("SELECT 1 FROM events WHERE sender_id = ?", (leaked,)) == []
+
+
+def test_an_oversized_request_body_is_refused_before_it_is_read(stack: Stack) -> None:
+    """Sanic's own cap is 100 MB; the channels cap bodies at 1 MiB (RASA_MAX_BODY_BYTES)."""
+    sender = "body-attack-1"
+    body = json.dumps({"sender": sender, "message": "hi", "padding": "x" * 2_000_000})
+    response = requests.post(f"{stack.rasa_url}/webhooks/rest/webhook", data=body,
+                             headers={"Content-Type": "application/json"}, timeout=60)
+    assert response.status_code == 413
+    assert stack.tracker_query("SELECT 1 FROM events WHERE sender_id = ?", (sender,)) == []
