@@ -223,7 +223,7 @@ class ActionSubmitChange(NamedAction):
             self.name(), lambda: self._submit(dispatcher, tracker, plan, customer_id, slots),
             dispatcher,
         )
-        if any(e.get("name") == "change_outcome_unknown" for e in events):
+        if outcome_unknown(events):
             return events + forget_change()  # the retry comes first; the queue after it
         return events + forget_change() + next_in_queue(dispatcher, tracker)
 
@@ -257,6 +257,11 @@ class ActionSubmitChange(NamedAction):
         return change_done(dispatcher, tracker, outcome)
 
 
+def outcome_unknown(events: Events) -> bool:
+    """Whether a write of this turn got no answer (the shopper's "yes" resends it first)."""
+    return SlotSet("change_outcome_unknown", True) in events
+
+
 def change_done(dispatcher: Dispatcher, tracker: Tracker, outcome: dict) -> Events:
     """What a finished write says and records (``outcome``: done text, order id, record)."""
     dispatcher.utter_message(text=outcome["done"])
@@ -280,8 +285,6 @@ class ActionRetryChange(NamedAction):
             return cleared
         if pending["write"].get("customer_id") != current_customer(tracker):
             return cleared  # written for another identification: never resent
-        still_unknown: list = []
-
         async def resend() -> Events:
             try:
                 get_client().replay_write(pending["write"])
@@ -290,13 +293,12 @@ class ActionRetryChange(NamedAction):
                                          reason=_sentence(str(exc)))
                 return cleared
             except ShopUnavailable:
-                still_unknown.append(True)
                 dispatcher.utter_message(response="utter_change_still_unknown")
                 return [SlotSet("change_outcome_unknown", True)]  # the next "yes" again
             return cleared + change_done(dispatcher, tracker, pending)
 
         events = await run_safely(self.name(), resend, dispatcher)
-        if still_unknown:
+        if outcome_unknown(events):
             return events
         return events + next_in_queue(dispatcher, tracker)
 

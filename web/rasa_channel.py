@@ -37,7 +37,7 @@ Everything else (paths, event names, JWT, the output channel and its name ``sock
 Rasa's own.
 
 Rasa refuses to start (``MissingSessionSecret``) without ``WEB_SESSION_SECRET``, with the
-placeholder of .env.example, or with one shorter than 16 characters.
+public example value of .env.example (``change-me-…``), or with one shorter than 16 characters.
 
 Use it in ``credentials.yml`` instead of ``socketio:``::
 
@@ -100,14 +100,15 @@ class MissingSessionSecret(SystemExit):
 
 
 def session_secret(env: Optional[Mapping[str, str]] = None) -> bytes:
-    """``WEB_SESSION_SECRET``; missing, the placeholder or too short stops the server."""
+    """``WEB_SESSION_SECRET``; missing, left at .env.example's ``change-me-…`` value, or too
+    short, it stops the server."""
     env = os.environ if env is None else env
     secret = (env.get(SECRET_ENV) or "").strip()
     if secret and not secret.startswith(PLACEHOLDER_PREFIX) and len(secret) >= MIN_SECRET_CHARS:
         return secret.encode()
     raise MissingSessionSecret(
-        f"{SECRET_ENV} is not set, is the placeholder of .env.example or is shorter than "
-        f"{MIN_SECRET_CHARS} characters: the web chat's socket.io channel "
+        f"{SECRET_ENV} is not set, is still .env.example's public change-me value, or is "
+        f"shorter than {MIN_SECRET_CHARS} characters: the web chat's socket.io channel "
         "(web.rasa_channel.SocketIOInput) refuses to start without the secret that signs the "
         "session ids it issues. Set it in .env or the shell (`make` generates a random one "
         "per run when it is empty; a fixed one keeps shoppers' conversations across restarts)."
