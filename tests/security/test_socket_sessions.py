@@ -139,6 +139,13 @@ def events_mentioning(stack: Stack, marker: str) -> list[str]:
     return [row["sender_id"] for row in rows]
 
 
+def letters_marker() -> str:
+    """A unique word of letters only: digits in a message may be read as a zip or an order id,
+    and a turn the NLU reads that way can legitimately stay silent (the test then hears
+    nothing for a reason of its own)."""
+    return "".join("abcdefghijklmnop"[int(c, 16)] for c in uuid.uuid4().hex[:10])
+
+
 def forgeries(session_id: str) -> dict[str, str]:
     """Ids an attacker who learned (or guessed) the first one might present."""
     random_part, _, signature = session_id.partition(".")
@@ -162,7 +169,7 @@ def test_a_forged_session_id_gets_a_new_session_and_none_of_the_first(
         other_id = other.request_session(forged)
         assert other_id not in (first_id, forged), kind
         # The first conversation goes on; the other socket hears nothing of it.
-        marker = uuid.uuid4().hex[:10]
+        marker = letters_marker()
         assert first.say(f"hello {marker}")
         assert other.drain(QUIET) == [], kind
         assert other.say("hi")  # its own session works
@@ -182,7 +189,7 @@ def test_a_message_naming_another_session_writes_nothing_there(
     before = settled_texts(stack, victim_id, 1)
     attacker = sockets()
     attacker_id = attacker.request_session()
-    marker = uuid.uuid4().hex[:10]
+    marker = letters_marker()
     for named in (victim_id, forgeries(victim_id)["unsigned"], "victim-conversation"):
         attacker.send(f"hello {marker}", session_id=named)
     # The attacker's own session still answers (so the injections above were handled by now).
@@ -238,7 +245,7 @@ def test_a_message_before_session_request_is_not_processed(stack: Stack, sockets
     assert victim.say("hello")
     assert settled_texts(stack, victim_id, 1) == ["hello"]
     early = sockets()
-    marker = uuid.uuid4().hex[:10]
+    marker = letters_marker()
     early.send(f"hello {marker}", session_id=None)
     early.send(f"hello {marker}", session_id=victim_id)
     early.send(f"hello {marker}", session_id=f"early-{marker}")
