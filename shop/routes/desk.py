@@ -8,7 +8,7 @@ is the operator's report (bearer token, no shopper header), as `GET /ratings` is
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -87,12 +87,14 @@ async def reply_recorded(handoff_id: HandoffId, agent: AgentDep, store: StoreDep
 
 
 @router.post("/handoffs/{handoff_id}/release", responses=WRITE_ERRORS)
-async def release(handoff_id: HandoffId, body: ReleaseIn, agent: AgentDep, store: StoreDep,
+async def release(handoff_id: HandoffId, agent: AgentDep, store: StoreDep,
+                  body: ReleaseIn | None = None,
                   idempotency_key: IdemKey = None) -> DeskHandoffOut:
-    """The claimant hands the conversation back to the bot (`note` in the audit); the ticket
-    is open again. 409 `not_claimed`, `claimed_by_other`, `handoff_closed`."""
-    return await _write(store, "release", handoff_id, agent, body, idempotency_key,
-                        lambda s, now: desk.release(s, handoff_id, agent, body, now))
+    """The claimant hands the conversation back to the bot (optional `note`, kept in the
+    audit); the ticket is open again. 409 `not_claimed`, `claimed_by_other`, `handoff_closed`."""
+    given = body or ReleaseIn()
+    return await _write(store, "release", handoff_id, agent, given, idempotency_key,
+                        lambda s, now: desk.release(s, handoff_id, agent, given, now))
 
 
 @router.post("/handoffs/{handoff_id}/close", responses=WRITE_ERRORS)
@@ -121,4 +123,4 @@ async def stats(store: StoreDep, _shopper: Annotated[None, NoShopper],
     (the operator's report, as `GET /ratings`); never with X-Customer-Id."""
     if since is not None and since.tzinfo is None:
         raise invalid("validation_error", "since needs a time zone (e.g. 2025-03-01T00:00:00Z).")
-    return await store.query(desk.stats, since)
+    return await store.query(desk.stats, since and since.astimezone(timezone.utc))
