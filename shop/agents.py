@@ -159,14 +159,15 @@ def login(store: Store, agent_id: str, password: str) -> LoginOut:
     """
     settings = store.settings
     window = timedelta(seconds=settings.agent_login_window_seconds)
+    refusal: ShopError | None = None
+    stored: str | None = None  # the active agent's password hash
     with Session(store.writer, expire_on_commit=False) as session, session.begin():
         _advisory_lock(session, f"shop:agent-login:{agent_id}")
         now = store.clock()
         wait = _login_wait(session, agent_id, settings.agent_login_max_failures, window, now)
         if wait:
-            refusal: ShopError | None = login_locked(wait)
+            refusal = login_locked(wait)
         else:
-            refusal = None
             session.add(AgentLoginFailure(agent_id=agent_id, failed_at=now))
             session.flush()
             _prune_failures(session, now - window)

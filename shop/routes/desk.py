@@ -115,7 +115,14 @@ async def audit(agent: AgentDep, store: StoreDep,
     return await store.query(desk.audit, handoff_id, agent_id, limit)
 
 
-@router.get("/stats", responses={k: v for k, v in READ_ERRORS.items() if k != 404})
+STATS_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "Missing or wrong bearer token"},
+    403: READ_ERRORS[403],
+    422: READ_ERRORS[422],
+}
+
+
+@router.get("/stats", responses=STATS_ERRORS)
 async def stats(store: StoreDep, _shopper: Annotated[None, NoShopper],
                 since: datetime | None = None) -> DeskStatsOut:
     """Tickets by status, median / p90 time to first claim and to first agent reply (from
