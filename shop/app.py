@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shop.agents import sync_agents
 from shop.config import Settings
 from shop.db import init_db
 from shop.deps import Store
@@ -90,6 +91,8 @@ def create_app(settings: Settings | None = None, *, init: bool = True) -> FastAP
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if init:
             init_db(store.engine)
+            # table `agents` = SHOP_AGENTS / AGENT_TOKEN (each worker: an unchanged one is a no-op)
+            await to_thread.run_sync(sync_agents, store.engine, settings.agents)
         # the routes' database work runs in anyio's default thread pool (shop/deps.py)
         to_thread.current_default_thread_limiter().total_tokens = settings.db_threads
         yield

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +19,61 @@ PLACEHOLDER_PREFIX = "change-me"  # the values of .env.example: public, so no se
 
 class ConfigError(RuntimeError):
     """A setting is missing or wrong: the server refuses to start rather than run unsafely."""
+
+
+AGENT_ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+MIN_AGENT_PASSWORD = 12
+DESK_AGENT_ID = "desk"  # the agent AGENT_TOKEN logs in as
+
+
+@dataclass(frozen=True)
+class AgentAccount:
+    """A desk agent of SHOP_AGENTS (or AGENT_TOKEN's `desk`): written to table `agents` on start."""
+
+    id: str
+    display_name: str
+    password: str = field(repr=False)
+
+
+def _check_agent(agent: AgentAccount, where: str) -> AgentAccount:
+    if not AGENT_ID.fullmatch(agent.id):
+        raise ConfigError(f"{where}: agent id {agent.id!r} must be 1-64 characters a-z, 0-9, "
+                          "'_', '.', '-' (lowercase, starting with a letter or digit).")
+    name = agent.display_name
+    if not name or len(name) > 100 or not name.isprintable():
+        raise ConfigError(f"{where}: agent {agent.id!r} needs a display name of 1-100 "
+                          "printable characters.")
+    if len(agent.password) < MIN_AGENT_PASSWORD or agent.password.startswith(PLACEHOLDER_PREFIX):
+        raise ConfigError(f"{where}: the password of agent {agent.id!r} must have at least "
+                          f"{MIN_AGENT_PASSWORD} characters and not be a placeholder.")
+    return agent
+
+
+def parse_agents(raw: str, agent_token: str = "") -> tuple[AgentAccount, ...]:
+    """`id:Display name:password,...` (SHOP_AGENTS) plus `desk` when AGENT_TOKEN is set.
+
+    The password is everything after the second colon (so it may hold colons, not commas);
+    blanks around entries and fields are ignored. Anything malformed refuses to start, with a
+    message that never repeats a password.
+    """
+    agents: list[AgentAccount] = []
+    for n, entry in enumerate((e.strip() for e in raw.split(",")), start=1):
+        if not entry:
+            continue
+        parts = entry.split(":", 2)
+        if len(parts) != 3:
+            raise ConfigError(f"SHOP_AGENTS entry {n} must be id:Display name:password.")
+        agent_id, name, password = (p.strip() for p in parts)
+        agents.append(_check_agent(AgentAccount(agent_id, name, password), "SHOP_AGENTS"))
+    token = agent_token.strip()
+    if token:
+        agents.append(_check_agent(AgentAccount(DESK_AGENT_ID, "Desk", token), "AGENT_TOKEN"))
+    ids = [a.id for a in agents]
+    doubles = sorted({i for i in ids if ids.count(i) > 1})
+    if doubles:
+        raise ConfigError(f"SHOP_AGENTS / AGENT_TOKEN name agent(s) {', '.join(doubles)} twice "
+                          f"(AGENT_TOKEN is agent {DESK_AGENT_ID!r}).")
+    return tuple(agents)
 
 
 def resolve_database_url(url: str) -> str:
@@ -54,6 +110,11 @@ class Settings:
     id_window_seconds: int = 900
     id_max_failures_account: int = 5
     id_max_failures_client: int = 20
+    # agent desk (shop/agents.py): the accounts, their session lifetime, the login lock
+    agents: tuple[AgentAccount, ...] = ()
+    agent_session_seconds: int = 8 * 3600
+    agent_login_window_seconds: int = 900
+    agent_login_max_failures: int = 5
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -74,6 +135,8 @@ class Settings:
         id_window = _positive_int("SHOP_ID_WINDOW_SECONDS", 900)
         id_max_account = _positive_int("SHOP_ID_MAX_FAILURES_ACCOUNT", 5)
         id_max_client = _positive_int("SHOP_ID_MAX_FAILURES_CLIENT", 20)
+        agents = parse_agents(os.environ.get("SHOP_AGENTS", ""),
+                              os.environ.get("AGENT_TOKEN", ""))
         return cls(
             database_url=resolve_database_url(
                 os.environ.get("SHOP_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
@@ -86,6 +149,10 @@ class Settings:
             id_window_seconds=id_window,
             id_max_failures_account=id_max_account,
             id_max_failures_client=id_max_client,
+            agents=agents,
+            agent_session_seconds=_positive_int("SHOP_AGENT_SESSION_SECONDS", 8 * 3600),
+            agent_login_window_seconds=_positive_int("SHOP_AGENT_LOGIN_WINDOW_SECONDS", 900),
+            agent_login_max_failures=_positive_int("SHOP_AGENT_LOGIN_MAX_FAILURES", 5),
         )
 
 

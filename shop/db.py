@@ -27,10 +27,12 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import StaticPool
 
@@ -55,6 +57,11 @@ def to_dollars(cents: int) -> float:
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def aware(moment: datetime) -> datetime:
+    """A stored time as UTC: SQLite gives it back without its zone."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 class Base(DeclarativeBase):
@@ -156,6 +163,13 @@ class IdempotencyKey(Base):
 
 
 class Handoff(Base):
+    """A human-agent ticket: opened by the assistant, worked by an agent at the desk.
+
+    `status` is `open` (waiting for an agent), `claimed` (an agent has it) or `closed` (final,
+    with an `outcome`); see shop/desk.py. The desk columns came after the first release, so
+    they are nullable and `upgrade_schema` adds them to an existing database.
+    """
+
     __tablename__ = "handoffs"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -165,6 +179,72 @@ class Handoff(Base):
     conversation_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     status: Mapped[str] = mapped_column(String(20), default="open")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # since when it waits for an agent: its creation, or its last release (null: created_at)
+    queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    first_claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                              nullable=True)
+    first_agent_reply_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                                  nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+
+    __table_args__ = (Index("ix_handoffs_status_created", "status", "created_at"),)
+
+
+class Agent(Base):
+    """A desk agent; written from SHOP_AGENTS / AGENT_TOKEN on start (shop/agents.py).
+
+    `password_hash` is `scrypt$n$r$p$salt$hash` (hex). An agent no longer configured is kept
+    (the audit names it) but inactive: it cannot log in and its sessions are gone.
+    """
+
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AgentSession(Base):
+    """A logged-in agent: SHA-256 of the session token (the token itself is never stored)."""
+
+    __tablename__ = "agent_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AgentLoginFailure(Base):
+    """One failed `POST /agents/login` of an agent id (known or not), counted by the login lock."""
+
+    __tablename__ = "agent_login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+    __table_args__ = (Index("ix_agent_login_failures_agent_time", "agent_id", "failed_at"),)
+
+
+class DeskAudit(Base):
+    """One agent action: login, logout, claim, reply, release, close (shop/desk.py)."""
+
+    __tablename__ = "desk_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    agent_id: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    handoff_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Rating(Base):
@@ -334,8 +414,37 @@ _TABLE_MODELS = {
 }
 
 
+def upgrade_schema(conn: Connection) -> list[str]:
+    """Add the columns and indexes a table gained since an existing database was created.
+
+    `create_all` makes missing tables but never changes an existing one; new columns are
+    nullable (without a default), so adding them leaves every row as it was. Returns what it
+    added (`table.column`, index names).
+    """
+    added: list[str] = []
+    inspector = inspect(conn)
+    quote = conn.dialect.identifier_preparer.quote
+    for table in Base.metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable or column.primary_key:
+                raise RuntimeError(f"cannot add required column {table.name}.{column.name}")
+            ddl_type = column.type.compile(dialect=conn.dialect)
+            conn.execute(text(f"ALTER TABLE {quote(table.name)} "
+                              f"ADD COLUMN {quote(column.name)} {ddl_type}"))
+            added.append(f"{table.name}.{column.name}")
+        indexes = {index["name"] for index in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in indexes:
+                index.create(conn)
+                added.append(str(index.name))
+    return added
+
+
 def init_db(engine: Engine, seed_file: Path = SEED_FILE) -> bool:
-    """Create the schema and seed it once; safe when several workers start at the same time.
+    """Create (or upgrade) the schema and seed it once; safe when several workers start at once.
 
     Returns True when this call seeded the database.
     """
@@ -343,6 +452,7 @@ def init_db(engine: Engine, seed_file: Path = SEED_FILE) -> bool:
         if engine.dialect.name == "postgresql":
             conn.execute(select(func.pg_advisory_xact_lock(727_001)))
         Base.metadata.create_all(conn)
+        upgrade_schema(conn)
         if conn.execute(select(func.count()).select_from(Product)).scalar_one():
             return False
         data = json.loads(seed_file.read_text(encoding="utf-8"))

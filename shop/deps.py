@@ -17,10 +17,12 @@ from pydantic import AfterValidator
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from shop import agents
 from shop.config import Settings
 from shop.db import make_engine, utcnow, write_engine
 from shop.errors import ShopError
 from shop.schemas import (
+    AgentOut,
     clean_client_id,
     clean_customer_header,
     clean_idempotency_key,
@@ -38,7 +40,7 @@ class Store:
         self.settings = settings
         self.engine: Engine = make_engine(settings.database_url)
         self.writer: Engine = write_engine(self.engine)
-        # "now" of the identification lock (shop/identification.py); tests move it
+        # "now" of the identification and agent-login locks, sessions and the desk; tests move it
         self.clock: Callable[[], datetime] = utcnow
 
     def read(self) -> Session:
@@ -130,3 +132,66 @@ CustomerId = Annotated[str, Path(), path_id("Customer")]
 ProductId = Annotated[str, Path(), path_id("Product")]
 TrackingId = Annotated[str, Path(), path_id("Shipment")]
 HandoffId = Annotated[str, Path(), path_id("Handoff")]
+
+
+# ---------------------------------------------------------------- the agent desk
+
+
+async def refuse_shopper(
+    x_customer_id: Annotated[
+        str | None,
+        Header(alias="X-Customer-Id",
+               description="Must be absent: desk endpoints serve agents, never a shopper"),
+    ] = None,
+) -> None:
+    """403 for a request on a shopper's behalf (the action server sends X-Customer-Id)."""
+    if x_customer_id is not None:
+        raise ShopError(403, "shopper_not_allowed",
+                        "Desk endpoints serve agents only; a request with X-Customer-Id (a "
+                        "shopper's) is refused.")
+
+
+NoShopper = Depends(refuse_shopper)
+
+
+class AgentCredentials:
+    """The agent of a desk request and the session token it came with (for logout)."""
+
+    def __init__(self, agent: AgentOut, token: str) -> None:
+        self.agent = agent
+        self.token = token
+
+
+async def get_agent_credentials(
+    store: StoreDep,
+    _shopper: Annotated[None, NoShopper],
+    x_agent_id: Annotated[
+        str | None, Header(alias="X-Agent-Id", description="The agent's id")] = None,
+    x_agent_token: Annotated[
+        str | None,
+        Header(alias="X-Agent-Token", description="Session token of POST /agents/login")] = None,
+) -> AgentCredentials:
+    """The logged-in agent, or 403 with X-Customer-Id / 401 without a live matching session.
+
+    The headers are taken as they come (no validation error): anything that is not a live
+    session of that agent is the same 401, checked before the body is looked at.
+    """
+    refused = ShopError(401, agents.UNAUTHORIZED,
+                        "Missing, wrong or expired agent credentials (X-Agent-Id and "
+                        "X-Agent-Token from POST /agents/login).")
+    agent_id, token = (x_agent_id or "").strip(), (x_agent_token or "").strip()
+    if not agent_id or not token or len(agent_id) > 64 or len(token) > 256:
+        raise refused
+    agent = await store.query(lambda s: agents.authenticate(s, agent_id, token, store.clock()))
+    if agent is None:
+        raise refused
+    return AgentCredentials(agent, token)
+
+
+async def get_agent(credentials: Annotated[AgentCredentials, Depends(get_agent_credentials)]
+                    ) -> AgentOut:
+    return credentials.agent
+
+
+AgentDep = Annotated[AgentOut, Depends(get_agent)]
+AgentCredentialsDep = Annotated[AgentCredentials, Depends(get_agent_credentials)]

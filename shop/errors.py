@@ -14,15 +14,20 @@ class ShopError(Exception):
     """A refused request; raised before anything is written, so the transaction rolls back."""
 
     def __init__(self, status: int, code: str, message: str,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None,
+                 details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers  # sent with the answer (e.g. Retry-After of a 429)
+        self.details = details  # extra keys of the error object (e.g. who claimed a ticket)
 
     def body(self) -> dict[str, Any]:
-        return error_body(self.code, self.message)
+        body = error_body(self.code, self.message)
+        if self.details:
+            body["error"].update(self.details)
+        return body
 
     def as_validation(self) -> PydanticCustomError:
         """This refusal as a parameter's validation error.
@@ -48,8 +53,8 @@ def not_found(what: str) -> ShopError:
     return ShopError(404, f"{what.lower()}_not_found", f"{what} not found.")
 
 
-def conflict(code: str, message: str) -> ShopError:
-    return ShopError(409, code, message)
+def conflict(code: str, message: str, **details: Any) -> ShopError:
+    return ShopError(409, code, message, details=details or None)
 
 
 def invalid(code: str, message: str) -> ShopError:

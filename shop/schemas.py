@@ -159,12 +159,37 @@ class RatingIn(Strict):
     customer_id: Id | None = None
 
 
+AgentIdIn = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
+Note = Annotated[Text, Field(max_length=2000)]
+Outcome = Literal["resolved", "unresolved", "no_reply"]
+
+
+class LoginIn(Strict):
+    agent_id: AgentIdIn = Field(description="The agent's id of SHOP_AGENTS (`desk`: AGENT_TOKEN)")
+    password: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class NoBody(Strict):
+    """The (empty) request of a write without a body: what its Idempotency-Key fingerprints."""
+
+
+class ReleaseIn(Strict):
+    note: Note | None = Field(None, description="For the bot / the next agent (audit row)")
+
+
+class CloseIn(Strict):
+    outcome: Outcome
+    note: Note | None = None
+
+
 # ---------------------------------------------------------------- documented answers
 
 UtcTime = Annotated[str, BeforeValidator(iso), Field(description="ISO 8601, UTC")]
 
 
 class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")  # some errors say more (who claimed a ticket)
+
     code: str
     message: str
 
@@ -310,3 +335,77 @@ class RatingListOut(BaseModel):
 class HealthOut(BaseModel):
     status: str
     database: str
+
+
+# ---------------------------------------------------------------- agent desk
+
+OptionalTime = Annotated[str | None, BeforeValidator(lambda v: None if v is None else iso(v)),
+                         Field(description="ISO 8601, UTC; null when it has not happened")]
+Seconds = Field(description="Whole seconds")
+
+
+class AgentOut(BaseModel):
+    agent_id: str
+    display_name: str
+    expires_at: UtcTime = Field(description="When this session ends")
+
+
+class LoginOut(AgentOut):
+    token: str = Field(description="Send as X-Agent-Token (with X-Agent-Id) on desk calls")
+
+
+class DeskHandoffOut(BaseModel):
+    """A ticket as the desk sees it (every field present; null when it does not apply)."""
+
+    id: str
+    status: Literal["open", "claimed", "closed"]
+    created_at: UtcTime
+    waiting_seconds: int | None = Field(
+        description="open: since it (re)entered the queue; claimed: how long it waited for "
+        "this claim; closed: null")
+    summary: str
+    reason: str | None
+    user_id: str | None = Field(description="The identified customer, if any")
+    customer_name: str | None = Field(description="First and last name of that customer")
+    conversation_id: str | None = Field(description="Rasa's sender id")
+    queued_at: UtcTime = Field(description="Creation, or the last release")
+    claimed_by: str | None = Field(description="Agent id holding it (claimed), or who held it "
+                                   "when it was closed")
+    claimed_by_name: str | None
+    claimed_at: OptionalTime
+    first_agent_reply_at: OptionalTime
+    closed_at: OptionalTime
+    closed_by: str | None
+    outcome: Outcome | None
+
+
+class DeskHandoffListOut(BaseModel):
+    handoffs: list[DeskHandoffOut] = Field(description="Newest first, at most `limit`")
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: UtcTime
+    agent_id: str
+    action: Literal["login", "logout", "claim", "reply_recorded", "release", "close"]
+    handoff_id: str | None
+    outcome: Outcome | None = Field(description="Of a close")
+    note: str | None
+
+
+class AuditListOut(BaseModel):
+    entries: list[AuditEntryOut] = Field(description="Newest first, at most `limit`")
+
+
+class Durations(BaseModel):
+    count: int = Field(description="Tickets it was measured on")
+    median_seconds: float | None = Field(description="null when count is 0")
+    p90_seconds: float | None = Field(description="Nearest rank; null when count is 0")
+
+
+class DeskStatsOut(BaseModel):
+    since: OptionalTime = Field(None, description="Tickets created from then on (all if null)")
+    handoffs: dict[str, int] = Field(description="Count per status, and `total`")
+    time_to_claim: Durations = Field(description="Creation to first claim")
+    time_to_first_reply: Durations = Field(description="Creation to first agent reply")
+    outcomes: dict[str, int] = Field(description="Closed tickets per outcome")

@@ -8,6 +8,7 @@ its customer.
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -47,8 +48,10 @@ def check_named_customer(named: str | None, caller: str | None, field: str) -> N
 # ---------------------------------------------------------------- handoffs
 
 
-def open_handoff(session: Session, body: HandoffIn) -> HandoffOut:
+def open_handoff(session: Session, body: HandoffIn, now: datetime | None = None) -> HandoffOut:
+    """A new ticket, `open` in the desk's queue (shop/desk.py) from `now`."""
     _known_customer(session, body.user_id)
+    now = now or utcnow()
     ticket = Handoff(
         id="ho_" + secrets.token_hex(8),
         summary=body.summary,
@@ -56,7 +59,8 @@ def open_handoff(session: Session, body: HandoffIn) -> HandoffOut:
         user_id=body.user_id,
         conversation_id=body.conversation_id or None,
         status="open",
-        created_at=utcnow(),
+        created_at=now,
+        queued_at=now,
     )
     session.add(ticket)
     session.flush()

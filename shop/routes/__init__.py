@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from shop.routes import catalog, customers, handoffs, meta, orders, ratings, shipments
+from shop.routes import (
+    agents,
+    catalog,
+    customers,
+    desk,
+    handoffs,
+    meta,
+    orders,
+    ratings,
+    shipments,
+)
 
 ROUTERS: list[APIRouter] = [m.router for m in (orders, meta, customers, catalog, shipments,
-                                                handoffs, ratings)]
+                                                handoffs, ratings, agents, desk)]

@@ -26,7 +26,8 @@ async def open_handoff(body: HandoffIn, store: StoreDep, caller: OptionalCaller,
     """
     support.check_named_customer(body.user_id, caller, "user_id")
     return await idempotent_write(store, "handoff", caller, body, idempotency_key,
-                                  lambda s: support.open_handoff(s, body), ok_status=201)
+                                  lambda s: support.open_handoff(s, body, store.clock()),
+                                  ok_status=201)
 
 
 @router.get("/{handoff_id}", **READ)
