@@ -18,6 +18,11 @@ Definitions (also in docs/report.md):
   ``action_fallback`` / turns.
 - handoff rate: conversations in which ``action_handoff`` ran / conversations.
 - sentiment over turns: mean VADER compound score of the n-th user message of each conversation.
+
+Two parts come from the shop, not from the tracker store (``report.__main__`` fetches them):
+``ratings`` (``GET /ratings`` summary) and ``desk`` (``GET /desk/stats``: handoff tickets per
+status, time to first claim and to first agent reply, outcomes); ``None`` when the shop could not
+be asked.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ class Metrics:
     sentiment_by_turn: List[Dict[str, Any]] = field(default_factory=list)
     negative_turn_share: Optional[float] = None
     ratings: Optional[Dict[str, Any]] = None
+    desk: Optional[Dict[str, Any]] = None
 
     def as_dict(self) -> Dict[str, Any]:
         return asdict(self)

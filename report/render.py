@@ -80,12 +80,74 @@ def _pct(value: Optional[float]) -> str:
     return "n/a" if value is None else f"{value * 100:.1f}%"
 
 
+def duration(seconds: Optional[float]) -> str:
+    """A time span as a person reads it: "0.4 s", "45 s", "1 min 30 s", "2 h 5 min", "3 d 4 h"."""
+    if seconds is None:
+        return "n/a"
+    seconds = max(0.0, float(seconds))
+    if seconds < 59.95:
+        return f"{seconds:.1f}".removesuffix(".0") + " s"
+    whole = round(seconds)
+    if whole < 3600:
+        minutes, rest = divmod(whole, 60)
+        return f"{minutes} min" + (f" {rest} s" if rest else "")
+    minutes = round(seconds / 60)
+    if minutes < 24 * 60:
+        hours, rest = divmod(minutes, 60)
+        return f"{hours} h" + (f" {rest} min" if rest else "")
+    days, rest = divmod(round(seconds / 3600), 24)
+    return f"{days} d" + (f" {rest} h" if rest else "")
+
+
+def _times(d: Dict[str, Any], none: str) -> str:
+    """ "median …, p90 … (n tickets)" of a ``Durations`` of GET /desk/stats."""
+    count = d.get("count") or 0
+    if not count:
+        return f"n/a ({none})"
+    return (f"median {duration(d.get('median_seconds'))}, p90 {duration(d.get('p90_seconds'))} "
+            f"({count} ticket{'s' if count != 1 else ''})")
+
+
+STATUSES = (("open", "Open (waiting for an agent)"), ("claimed", "Claimed (an agent has it)"),
+            ("closed", "Closed"))
+OUTCOMES = (("resolved", "Outcome: resolved"), ("unresolved", "Outcome: unresolved"),
+            ("no_reply", "Outcome: no reply"))
+
+
+def desk_rows(desk: Dict[str, Any]) -> List[List[Any]]:
+    """The rows of the "Human handoffs (agent desk)" table from GET /desk/stats."""
+    handoffs, outcomes = desk.get("handoffs") or {}, desk.get("outcomes") or {}
+    rows: List[List[Any]] = [["Tickets", handoffs.get("total", 0)]]
+    known = {key for key, _ in STATUSES} | {"total"}
+    rows += [[label, handoffs.get(key, 0)] for key, label in STATUSES]
+    rows += [[f"Status {key}", n] for key, n in handoffs.items() if key not in known]
+    rows += [["Time to first claim",
+              _times(desk.get("time_to_claim") or {}, "no ticket claimed yet")],
+             ["Time to first agent reply",
+              _times(desk.get("time_to_first_reply") or {}, "no agent reply yet")]]
+    rows += [[label, outcomes.get(key, 0)] for key, label in OUTCOMES]
+    rows += [[f"Outcome: {key}", n] for key, n in outcomes.items()
+             if key not in {k for k, _ in OUTCOMES}]
+    return rows
+
+
+def _desk_section(desk: Optional[Dict[str, Any]], note: str) -> str:
+    if desk is None:
+        return ("<p class='none' id='desk'>The agent desk's numbers are unavailable "
+                f"{html.escape(note or '(shop not asked)')}.</p>")
+    since = desk.get("since")
+    scope = f"tickets created since {since}" if since else "all tickets"
+    return (f"<p>From the shop's <code>GET /desk/stats</code>, {html.escape(scope)}; times run "
+            "from a ticket's creation to its first claim and to the first agent reply.</p>\n"
+            f"<table id='desk'>{_rows(desk_rows(desk))}</table>")
+
+
 def _rows(rows: List[List[Any]]) -> str:
     return "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
                    for row in rows)
 
 
-def render(m: Metrics, source: str, ratings_note: str = "") -> str:
+def render(m: Metrics, source: str, ratings_note: str = "", desk_note: str = "") -> str:
     """The HTML page."""
     images = plots(m)
 
@@ -131,6 +193,8 @@ Definitions: see <code>docs/report.md</code>.</p>
 {_rows(flows) if flows else "<tr><td colspan=4>none</td></tr>"}</table>
 <h2>Intents</h2>{img("intents")}
 <h2>Ratings</h2>{img("ratings")}
+<h2>Human handoffs (agent desk)</h2>
+{_desk_section(m.desk, desk_note)}
 <h2>Sentiment over turns</h2>{img("sentiment")}
 </body></html>
 """

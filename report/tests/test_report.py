@@ -1,7 +1,9 @@
 """The report on a tracker store filled by scripted conversations through Rasa's own API.
 
 The conversations are saved with ``SQLTrackerStore.save`` (what the Rasa server does), so the
-report is tested against exactly the rows Rasa writes; the ratings come from the real shop.
+report is tested against exactly the rows Rasa writes; the ratings and the agent desk's numbers
+come from the real shop (the desk's from one of its own, with the shared ``desk`` account of
+AGENT_TOKEN, whose tickets are made, claimed, answered and closed through the shop's API).
 """
 
 from __future__ import annotations
@@ -9,11 +11,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import re
+import secrets
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
+import requests
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
@@ -30,7 +37,9 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from actions.shop_client import ShopClient
 from actions.tests.conftest import shop  # noqa: F401 - the real shop fixture
 from report.__main__ import main
-from report.metrics import compute, read_events
+from report.metrics import Metrics, compute, read_events
+from report.render import desk_rows, duration, render
+from tests.support import free_port, services_python, start_shop, stop
 
 DOMAIN = Domain.from_yaml("""
 version: "3.1"
@@ -180,6 +189,11 @@ def test_report_command_with_ratings_from_the_shop(tracker_db: str, shop: Any,  
     assert len(images) == 4  # rates, intents, ratings, sentiment
     assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     assert "http://" not in page.replace(shop.url, "")  # nothing fetched from elsewhere
+    # the desk's numbers of this (shared, agentless) shop: the section is there, with numbers
+    assert set(data["desk"]["handoffs"]) == {"open", "claimed", "closed", "total"}
+    assert "<h2>Human handoffs (agent desk)</h2>" in page
+    assert f"<td>Tickets</td><td>{data['desk']['handoffs']['total']}</td>" in page
+    assert "unavailable" not in page
 
 
 def test_report_without_the_shop_still_works(tracker_db: str, tmp_path: Path) -> None:
@@ -188,6 +202,9 @@ def test_report_without_the_shop_still_works(tracker_db: str, tmp_path: Path) ->
                  "--out", str(out)]) == 0
     page = out.read_text()
     assert "unavailable (shop:" in page and page.count("data:image/png") == 3
+    assert ("The agent desk's numbers are unavailable (shop: shop unreachable: ConnectionError)."
+            in page)
+    assert "<td>Conversations</td><td>4</td>" in page and "Traceback" not in page
 
 
 def test_missing_or_empty_tracker_store(tmp_path: Path) -> None:
@@ -198,3 +215,161 @@ def test_missing_or_empty_tracker_store(tmp_path: Path) -> None:
     assert main(["--tracker-db-url", f"sqlite:///{empty}", "--out",
                  str(tmp_path / "e.html")]) == 0
     assert "<td>Conversations</td><td>0</td>" in (tmp_path / "e.html").read_text()
+
+
+# ---------------------------------------------------------------- the agent desk's numbers
+
+
+@dataclass
+class DeskShop:
+    url: str
+    token: str
+    agent_token: str  # AGENT_TOKEN: the password of the shared agent "desk"
+
+
+@pytest.fixture(scope="module")
+def desk_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeskShop]:
+    """A real shop of its own (fresh database: the desk's numbers are exact) with AGENT_TOKEN."""
+    if not services_python().exists():
+        pytest.skip(f"{services_python()} missing: run `make install`")
+    tmp = tmp_path_factory.mktemp("desk-shop")
+    port, token, agent_token = free_port(), secrets.token_hex(24), secrets.token_hex(24)
+    env = {**os.environ, "SHOP_PORT": str(port), "SHOP_API_TOKEN": token,
+           "SHOP_DATABASE_URL": f"sqlite:///{tmp / 'shop.db'}", "AGENT_TOKEN": agent_token,
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    for name in ("SHOP_WORKERS", "SHOP_AGENTS"):
+        env.pop(name, None)
+    try:
+        proc = start_shop(env, tmp / "shop.log")
+    except RuntimeError as exc:
+        pytest.fail(f"shop did not start: {exc}")
+    try:
+        yield DeskShop(url=f"http://127.0.0.1:{port}", token=token, agent_token=agent_token)
+    finally:
+        stop(proc)
+
+
+class Desk:
+    """The shared desk agent's calls, as the desk page will make them (docs/shop.md)."""
+
+    def __init__(self, desk_shop: DeskShop) -> None:
+        self.url = desk_shop.url
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {desk_shop.token}"
+        r = self.http.post(f"{self.url}/agents/login", timeout=10,
+                           json={"agent_id": "desk", "password": desk_shop.agent_token})
+        assert r.status_code == 200, r.text
+        self.agent = {"X-Agent-Id": "desk", "X-Agent-Token": r.json()["token"]}
+
+    def ticket(self, n: int) -> str:
+        r = self.http.post(f"{self.url}/handoffs", timeout=10,
+                           json={"summary": f"shopper {n} wants a person",
+                                 "conversation_id": f"desk-{n}"})
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    def act(self, handoff_id: str, action: str, body: Optional[Dict[str, Any]] = None) -> None:
+        r = self.http.post(f"{self.url}/desk/handoffs/{handoff_id}/{action}", json=body,
+                           headers=self.agent, timeout=10)
+        assert r.status_code == 200, (action, r.text)
+
+    def stats(self) -> Dict[str, Any]:
+        r = self.http.get(f"{self.url}/desk/stats", timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+def run_report(tracker_db: str, shop_url: str, token: str, tmp_path: Path,
+               name: str) -> tuple[str, Dict[str, Any]]:
+    out, numbers = tmp_path / f"{name}.html", tmp_path / f"{name}.json"
+    assert main(["--tracker-db-url", tracker_db, "--shop-url", shop_url,
+                 f"--shop-token={token}", "--out", str(out), "--json", str(numbers)]) == 0
+    return out.read_text(), json.loads(numbers.read_text())
+
+
+def cell(label: str, value: Any) -> str:
+    return f"<td>{label}</td><td>{value}</td>"
+
+
+def test_desk_section_from_the_shop(tracker_db: str, desk_shop: DeskShop,
+                                    tmp_path: Path) -> None:
+    # no ticket yet: zeros, and the times say there is nothing to measure
+    page, data = run_report(tracker_db, desk_shop.url, desk_shop.token, tmp_path, "empty")
+    assert data["desk"]["handoffs"] == {"open": 0, "claimed": 0, "closed": 0, "total": 0}
+    for c in (cell("Tickets", 0), cell("Open (waiting for an agent)", 0),
+              cell("Time to first claim", "n/a (no ticket claimed yet)"),
+              cell("Time to first agent reply", "n/a (no agent reply yet)"),
+              cell("Outcome: resolved", 0), cell("Outcome: no reply", 0)):
+        assert c in page, c
+
+    desk = Desk(desk_shop)
+    started = time.monotonic()
+    answered, waiting, gave_up, untouched, unanswered = (desk.ticket(n) for n in range(5))
+    time.sleep(1.2)  # every claim and the reply come at least 1.2 s after the ticket
+    desk.act(answered, "claim")
+    desk.act(answered, "reply-recorded")
+    desk.act(answered, "close", {"outcome": "resolved", "note": "refund explained"})
+    desk.act(waiting, "claim")                        # claimed, no reply yet
+    desk.act(gave_up, "claim")
+    desk.act(gave_up, "close", {"outcome": "unresolved"})
+    desk.act(unanswered, "close", {"outcome": "no_reply"})  # closed without a claim
+    elapsed = time.monotonic() - started              # `untouched` stays open
+
+    page, data = run_report(tracker_db, desk_shop.url, desk_shop.token, tmp_path, "desk")
+    stats = data["desk"]
+    assert stats == desk.stats()  # the report shows what the shop says, nothing changed since
+    assert stats["handoffs"] == {"open": 1, "claimed": 1, "closed": 3, "total": 5}
+    assert stats["outcomes"] == {"resolved": 1, "unresolved": 1, "no_reply": 1}
+    claim, reply = stats["time_to_claim"], stats["time_to_first_reply"]
+    assert claim["count"] == 3 and reply["count"] == 1
+    for value in (claim["median_seconds"], claim["p90_seconds"], reply["median_seconds"]):
+        assert 1.2 <= value <= elapsed + 0.1, stats
+    assert reply["p90_seconds"] == reply["median_seconds"]  # one reply
+
+    assert "<h2>Human handoffs (agent desk)</h2>" in page
+    section = page[page.index("<h2>Human handoffs"):page.index("<h2>Sentiment")]
+    for c in (cell("Tickets", 5), cell("Open (waiting for an agent)", 1),
+              cell("Claimed (an agent has it)", 1), cell("Closed", 3),
+              cell("Time to first claim", f"median {duration(claim['median_seconds'])}, "
+                                          f"p90 {duration(claim['p90_seconds'])} (3 tickets)"),
+              cell("Time to first agent reply",
+                   f"median {duration(reply['median_seconds'])}, "
+                   f"p90 {duration(reply['p90_seconds'])} (1 ticket)"),
+              cell("Outcome: resolved", 1), cell("Outcome: unresolved", 1),
+              cell("Outcome: no reply", 1)):
+        assert c in section, c
+    assert re.search(r"median \d+\.\d s, p90 \d+\.\d s \(3 tickets\)", section), section
+    assert "all tickets" in section and "unavailable" not in section
+    # the rest of the report is unchanged by it (this shop has no ratings: no ratings plot)
+    assert cell("Conversations", 4) in page and page.count("data:image/png") == 3
+
+
+def test_desk_section_when_the_shop_refuses(tracker_db: str, desk_shop: DeskShop,
+                                            tmp_path: Path) -> None:
+    page, data = run_report(tracker_db, desk_shop.url, "not-the-token", tmp_path, "refused")
+    assert data["desk"] is None and data["ratings"] is None
+    assert "The agent desk&#x27;s numbers are unavailable" not in page  # written plainly
+    assert ("The agent desk's numbers are unavailable (shop answered 401: shop auth failed: "
+            in page), page
+    assert cell("Conversations", 4) in page and cell("Turns (user messages)", 11) in page
+    assert "Traceback" not in page
+
+
+def test_desk_rows_read_as_minutes_and_seconds() -> None:
+    # the example of docs/shop.md "Stats"
+    stats = {"since": "2025-03-01T00:00:00Z",
+             "handoffs": {"open": 1, "claimed": 2, "closed": 3, "total": 6},
+             "time_to_claim": {"count": 4, "median_seconds": 15.0, "p90_seconds": 90.0},
+             "time_to_first_reply": {"count": 2, "median_seconds": 45.0, "p90_seconds": 3725.0},
+             "outcomes": {"resolved": 1, "unresolved": 1, "no_reply": 1}}
+    assert desk_rows(stats) == [
+        ["Tickets", 6], ["Open (waiting for an agent)", 1], ["Claimed (an agent has it)", 2],
+        ["Closed", 3],
+        ["Time to first claim", "median 15 s, p90 1 min 30 s (4 tickets)"],
+        ["Time to first agent reply", "median 45 s, p90 1 h 2 min (2 tickets)"],
+        ["Outcome: resolved", 1], ["Outcome: unresolved", 1], ["Outcome: no reply", 1],
+    ]
+    page = render(Metrics(desk=stats), "sqlite:///x.db")
+    assert "tickets created since 2025-03-01T00:00:00Z" in page
+    assert [duration(s) for s in (None, 0, 0.4, 59.9, 59.96, 61, 3599.4, 3599.6, 90000)] == [
+        "n/a", "0 s", "0.4 s", "59.9 s", "1 min", "1 min 1 s", "59 min 59 s", "1 h", "1 d 1 h"]
