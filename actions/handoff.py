@@ -9,6 +9,12 @@ lost reply, 5xx: the shop may have opened the ticket), the request is kept in th
 ``handoff_pending`` and the shopper's retry resends exactly that request (key and body; the shop
 replays a key only for the same body), so a lost reply never opens a second ticket. The slot is
 cleared once the shop confirms a ticket or definitely refuses the request.
+
+Once a ticket is open, a colleague takes the conversation over from the agent desk (issue 19:
+the channel pauses Rasa and relays the agent's messages as bot messages with ``agent_id`` in
+their metadata). ``action_handoff`` also schedules a Rasa reminder (``EXTERNAL_handoff_wait``,
+``HANDOFF_WAIT_SECONDS`` later, default 120); if by then no agent has joined,
+``action_handoff_wait`` tells the shopper so, once per ticket, and that the ticket stays open.
 """
 
 from __future__ import annotations
@@ -16,10 +22,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, Dict, List, Optional
+import math
+import os
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, List, Mapping, Optional
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ReminderScheduled, SlotSet
 
 from actions.action_base import Dispatcher, DomainDict, Events, NamedAction
 from actions.feedback import sentiment_trend
@@ -31,6 +40,11 @@ from actions.tracker_helpers import current_customer, latest_turn
 logger = logging.getLogger(__name__)
 
 PENDING_SLOT = "handoff_pending"
+TICKET_SLOT = "handoff_ticket"
+WAIT_TOLD_SLOT = "handoff_wait_told"  # the ticket whose wait note was said (once per ticket)
+WAIT_INTENT = "EXTERNAL_handoff_wait"
+WAIT_ENTITY = "handoff_ticket"  # the reminder names its ticket: a stale one stays silent
+DEFAULT_WAIT_SECONDS = 120.0
 RECENT_MESSAGES = 6
 # Actions worth telling the agent about (what the assistant did).
 REPORTED_ACTIONS = {
@@ -54,8 +68,56 @@ REASONS = {
 }
 
 
+def wait_seconds(env: Optional[Mapping[str, str]] = None) -> float:
+    """``HANDOFF_WAIT_SECONDS``: how long a ticket waits for an agent before the shopper is told
+    that no colleague is free yet. A positive number; unset gives 120, anything else is warned
+    about and gives 120 too."""
+    raw = (os.environ if env is None else env).get("HANDOFF_WAIT_SECONDS")
+    if raw is None or not raw.strip():
+        return DEFAULT_WAIT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        logger.warning("HANDOFF_WAIT_SECONDS=%r is not a positive number of seconds: using %g",
+                       raw, DEFAULT_WAIT_SECONDS)
+        return DEFAULT_WAIT_SECONDS
+    return value
+
+
+HANDOFF_WAIT_SECONDS = wait_seconds()  # read once, when the action server loads the actions
+
+
+def wait_reminder(ticket_id: str, now: Optional[datetime] = None) -> Dict[str, Any]:
+    """The reminder that asks ``action_handoff_wait`` whether an agent joined for this ticket.
+
+    Its name is the job id in Rasa's scheduler, which is shared by every conversation: one name
+    per ticket, so a second reminder for the same ticket (Rasa re-running the action, a replayed
+    ticket) replaces the first instead of speaking twice. ``kill_on_user_message=False``: the
+    shopper chatting with the assistant meanwhile does not cancel it.
+    """
+    now = now or datetime.now(timezone.utc)
+    return ReminderScheduled(
+        WAIT_INTENT,
+        trigger_date_time=now + timedelta(seconds=HANDOFF_WAIT_SECONDS),
+        entities=[{"entity": WAIT_ENTITY, "value": ticket_id}],
+        name=f"handoff_wait_{ticket_id}",
+        kill_on_user_message=False,
+    )
+
+
+def is_external(event: Dict[str, Any]) -> bool:
+    """A user event Rasa made from a reminder or a trigger (nobody typed it)."""
+    if (event.get("metadata") or {}).get("is_external"):
+        return True
+    intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name") or ""
+    return str(intent).startswith("EXTERNAL_")
+
+
 def _user_turns(tracker: Tracker) -> List[Dict[str, Any]]:
-    return [e for e in tracker.events if e.get("event") == "user"]
+    """What the shopper wrote (not the reminders' external events)."""
+    return [e for e in tracker.events if e.get("event") == "user" and not is_external(e)]
 
 
 def _orders_discussed(tracker: Tracker) -> List[str]:
@@ -207,4 +269,67 @@ class ActionHandoff(NamedAction):
             return [SlotSet(PENDING_SLOT, pending)]
         ticket_id = str(ticket["id"])
         dispatcher.utter_message(response="utter_handoff_created", handoff_ticket=ticket_id)
-        return [SlotSet("handoff_ticket", ticket_id), SlotSet(PENDING_SLOT, None)]
+        return [
+            SlotSet(TICKET_SLOT, ticket_id),
+            SlotSet(PENDING_SLOT, None),
+            wait_reminder(ticket_id),
+        ]
+
+
+def reminded_ticket(tracker: Tracker) -> Optional[str]:
+    """The ticket named by the reminder that triggered this turn (its entity), if any."""
+    for entity in (tracker.latest_message or {}).get("entities") or []:
+        if entity.get("entity") == WAIT_ENTITY and entity.get("value"):
+            return str(entity["value"])
+    return None
+
+
+def agent_joined(tracker: Tracker, ticket_id: str) -> bool:
+    """Whether an agent took the conversation over since ``ticket_id`` was opened.
+
+    The desk pauses the conversation (event ``pause``) and writes as the bot with ``agent_id`` in
+    the message's metadata; either one after the ticket (the slot event that set it, else the
+    last ``action_handoff``) counts, even if the agent has handed back since.
+    """
+    events = list(tracker.events or [])
+    start = None
+    for index, event in enumerate(events):
+        if (event.get("event") == "slot" and event.get("name") == TICKET_SLOT
+                and str(event.get("value")) == ticket_id):
+            start = index
+            break
+    if start is None:
+        handoffs = [i for i, e in enumerate(events)
+                    if e.get("event") == "action" and e.get("name") == ActionHandoff.action_name]
+        start = handoffs[-1] if handoffs else 0
+    for event in events[start:]:
+        if event.get("event") == "pause":
+            return True
+        if event.get("event") == "bot" and "agent_id" in (event.get("metadata") or {}):
+            return True
+    return False
+
+
+class ActionHandoffWait(NamedAction):
+    """``HANDOFF_WAIT_SECONDS`` after a ticket: if no agent has joined, say so, once per ticket.
+
+    Silent when an agent joined, when there is no ticket, when the reminder is about an older
+    ticket than the conversation's current one, and when this ticket's note was already said.
+    """
+
+    action_name = "action_handoff_wait"
+
+    async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict) -> Events:
+        ticket_id = tracker.get_slot(TICKET_SLOT)
+        if not ticket_id:
+            return []
+        ticket_id = str(ticket_id)
+        reminded = reminded_ticket(tracker)
+        if reminded is not None and reminded != ticket_id:
+            logger.info("handoff wait reminder for %s: the conversation's ticket is %s now",
+                        reminded, ticket_id)
+            return []
+        if tracker.get_slot(WAIT_TOLD_SLOT) == ticket_id or agent_joined(tracker, ticket_id):
+            return []
+        dispatcher.utter_message(response="utter_handoff_waiting", handoff_ticket=ticket_id)
+        return [SlotSet(WAIT_TOLD_SLOT, ticket_id)]
