@@ -30,6 +30,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from actions.shop_errors import (  # re-exported: callers catch them from the client
+    AgentRefused,
     Conflict,
     IdentificationLocked,
     Invalid,
@@ -48,6 +49,8 @@ DEFAULT_TIMEOUT = 3.0  # seconds to read a response (SHOP_TIMEOUT)
 DEFAULT_CONNECT_TIMEOUT = 1.5  # seconds to open the connection (SHOP_CONNECT_TIMEOUT)
 DEFAULT_RETRIES = 2  # extra attempts for reads (SHOP_RETRIES)
 DEFAULT_BACKOFF = 0.2  # seconds; doubled on each retry (SHOP_RETRY_BACKOFF)
+# The desk's refusals of an agent (shop/agents.py), told apart from a wrong bearer token.
+AGENT_REFUSALS = frozenset({"agent_unauthorized", "agent_login_failed", "agent_login_locked"})
 
 
 # --------------------------------------------------------------------------- helpers
@@ -179,7 +182,9 @@ class ShopClient:
         body: Optional[Dict[str, Any]] = None,
         idem_key: Optional[str] = None,
         client_id: Optional[str] = None,
+        headers: Optional[Dict[str, str]] = None,
     ) -> Any:
+        """One call; ``headers`` adds to the standard ones (the desk's agent session)."""
         session = self._reads if method == "GET" else self._writes
         if method != "GET" and not idem_key:
             idem_key = uuid.uuid4().hex
@@ -191,7 +196,8 @@ class ShopClient:
                     url,
                     params=params,
                     json=body,
-                    headers=self._headers(customer_id, idem_key, client_id),
+                    headers={**self._headers(customer_id, idem_key, client_id),
+                             **(headers or {})},
                     timeout=self.timeout,
                 )
             except requests.RequestException as exc:  # refused, timeout, retries used up
@@ -246,6 +252,8 @@ class ShopClient:
                 raise Invalid(message, status, code)
             if status == 429 and code == "identification_locked":
                 raise IdentificationLocked(message, status, code, _retry_after(response))
+            if code in AGENT_REFUSALS:  # the agent's login or session, not our token
+                raise AgentRefused(message, status, code, _retry_after(response))
             if status in (401, 403):
                 # a configuration problem (token), not something the shopper can fix
                 logger.error("shop rejected our credentials on %s %s: %s", method, path, message)

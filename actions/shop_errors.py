@@ -48,3 +48,13 @@ class IdentificationLocked(ShopError):
                  code: Optional[str] = "identification_locked", retry_after: int = 0):
         super().__init__(message, status, code)
         self.retry_after = retry_after
+
+
+class AgentRefused(ShopError):
+    """401 / 429 of the agent desk: a wrong login, a session that ended, too many failed logins
+    (``retry_after`` seconds). The agent's to fix, not a configuration problem."""
+
+    def __init__(self, message: str, status: Optional[int] = 401, code: Optional[str] = None,
+                 retry_after: int = 0):
+        super().__init__(message, status, code)
+        self.retry_after = retry_after

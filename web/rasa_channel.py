@@ -63,7 +63,6 @@ from typing import Any, Awaitable, Callable, Dict, Mapping, Optional
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
-from rasa.core.channels.socketio import SocketIOOutput
 from sanic import Blueprint
 
 from addons.channels import (
@@ -75,6 +74,7 @@ from addons.channels import (
 )
 from addons.rate_limits import RateLimits, rate_limited_text, trusted_proxy_hops
 from addons.rate_limits import client_address as shared_client_address
+from web.desk import Desk
 
 logger = logging.getLogger(__name__)
 DEFAULT_WEB_ORIGIN = "http://localhost:8080"  # as in the Makefile and .env.example
@@ -228,13 +228,20 @@ class SocketIOInput(RasaSocketIOInput):
         hops = trusted_proxy_hops()
         # the REST channel's limits, per session and per client address (addons/rate_limits.py)
         limiter = RateLimits.from_env()
-        guarded = guard_messages(on_new_message, self.max_message_chars)
-        socketio_webhook = super().blueprint(guarded)
+        socketio_webhook = super().blueprint(on_new_message)
         sio = self.sio
         assert sio is not None  # set by the parent's blueprint()
         namespace = self.namespace or "/"
         allowed = page_origins()
         rasa_connect = sio.handlers[namespace]["connect"]
+        # the agent desk's namespace; a conversation an agent holds is stored, not answered
+        desk = Desk(sio, namespace, self.bot_message_evt, allowed,
+                    lambda environ: client_address(environ, hops))
+        guarded = guard_messages(desk.answer_unless_taken_over(), self.max_message_chars)
+
+        @socketio_webhook.listener("before_server_start")
+        async def keep_app(app: Any, _loop: Any) -> None:
+            desk.app = app
 
         async def bound(sid: str) -> Dict[str, Any]:
             try:
@@ -284,6 +291,8 @@ class SocketIOInput(RasaSocketIOInput):
                     await entered
             await sio.emit("session_confirm", session_id, room=sid, namespace=namespace)
             logger.debug("socket %s bound to session %s", sid, fingerprint(session_id))
+            if session_id == presented:  # a page back: the agent's messages it may have missed
+                await desk.backlog(sid, session_id)
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
         async def handle_message(sid: str, data: Any) -> None:
@@ -318,7 +327,7 @@ class SocketIOInput(RasaSocketIOInput):
             text = data.get("message", "")
             message = UserMessage(
                 text if isinstance(text, str) else "",
-                SocketIOOutput(sio, self.bot_message_evt),
+                desk.output(),  # Rasa's socket.io output, mirrored to agents watching
                 session_id if self.session_persistence else sid,
                 input_channel=self.name(),
                 metadata=metadata,

@@ -1,8 +1,10 @@
-"""Static server for the shopper chat page.
+"""Static server for the shopper chat page and the agent desk page.
 
-Only three things are served, so nothing else in the repo can leak through a crafted URL:
-``/`` (the page), ``/config.js`` (generated from the environment, so one build of the page
-works for every deployment) and files under ``/static/`` and ``/vendor/``. Every answer carries
+Only these are served, so nothing else in the repo can leak through a crafted URL: ``/`` (the
+shopper's page), ``/agent`` (the agent desk: its login happens over the desk's socket, against
+the shop's agent accounts, so this server holds no secret), ``/config.js`` (generated from the
+environment, so one build of the pages works for every deployment) and files under
+``/static/`` and ``/vendor/``. Every answer carries
 security headers; the Content-Security-Policy allows scripts from this origin only and network
 connections to this origin and the configured Rasa server.
 """
@@ -142,6 +144,8 @@ class ChatPageHandler(SimpleHTTPRequestHandler):
         url_path = posixpath.normpath(unquote(urlsplit(path).path))
         if url_path in ("/", "/index.html"):
             return str(STATIC_DIR / "index.html")
+        if url_path in ("/agent", "/agent/"):
+            return str(STATIC_DIR / "agent.html")
         parts = [p for p in url_path.split("/") if p]
         if len(parts) < 2 or parts[0] not in MOUNTS or any(p.startswith(".") for p in parts):
             return missing

@@ -15,6 +15,10 @@
  * - A signed-in shopper's token (`customerToken` in window.SHOP_CHAT_CONFIG, or
  *   ShopChat.setCustomerToken) goes with every message as `customData.customer_token`; it is
  *   never stored.
+ * - A human agent who takes the chat over (the desk, web/desk.py) writes in the same log: such
+ *   a message carries `agent` (the agent's name, shown above it) and `desk_id`; when the page
+ *   comes back (reload, reconnect) the server sends `agent_backlog`, the agent's messages of the
+ *   conversation, and those not shown yet (by desk_id) are added.
  * - socket.io reconnects by itself; while it cannot, a clear message is shown and typed
  *   messages wait in a queue until the session is confirmed again.
  */
@@ -79,6 +83,7 @@
     customerToken: typeof cfg.customerToken === "string" && cfg.customerToken ?
       cfg.customerToken : null,
     transcript: Array.isArray(load(LOG_KEY, [])) ? load(LOG_KEY, []) : [],
+    withAgent: false,      // a human agent holds the chat (the assistant is paused)
     ready: false,          // connected AND session confirmed
     everConnected: false,
     offlineShown: false,
@@ -137,13 +142,19 @@
     els.log.scrollTop = els.log.scrollHeight;
   }
 
-  function messageItem(who) {
+  function messageItem(who, agentName) {
     var li = document.createElement("li");
-    li.className = "msg msg--" + who;
+    li.className = "msg msg--" + who + (agentName ? " msg--agent" : "");
     var label = document.createElement("span");
     label.className = "visually-hidden";
-    label.textContent = who === "user" ? "You said: " : "Assistant: ";
+    label.textContent = who === "user" ? "You said: " : agentName ? "" : "Assistant: ";
     li.appendChild(label);
+    if (agentName) {
+      var name = document.createElement("span");
+      name.className = "msg__author";
+      name.textContent = agentName + " (agent)";
+      li.appendChild(name);
+    }
     var bubble = document.createElement("div");
     bubble.className = "msg__bubble";
     li.appendChild(bubble);
@@ -192,7 +203,7 @@
   }
 
   function renderBot(entry) {
-    var item = messageItem("bot");
+    var item = messageItem("bot", typeof entry.agent === "string" ? entry.agent : null);
     if (entry.text) {
       appendBotText(item.bubble, entry.text);
     }
@@ -233,6 +244,13 @@
     if (typeof msg.image === "string" && safeUrl(msg.image)) {
       entry.image = safeUrl(msg.image);
     }
+    if (typeof msg.agent === "string" && msg.agent) {
+      entry.agent = msg.agent.slice(0, 80);
+    }
+    if (typeof msg.desk_id === "string" && msg.desk_id) {
+      entry.deskId = msg.desk_id;
+      entry.deskEvent = typeof msg.desk_event === "string" ? msg.desk_event : "message";
+    }
     return entry;
   }
 
@@ -242,6 +260,12 @@
     if (!entry.text && !entry.image && !entry.quickReplies) {
       return null; // custom payloads we don't know how to show
     }
+    if (entry.deskId && state.transcript.some(function (e) { return e.deskId === entry.deskId; })) {
+      return null; // an agent's message already shown (the backlog after a reload)
+    }
+    if (entry.deskId) { // a person holds the chat until they hand it back
+      state.withAgent = entry.deskEvent !== "handed_back";
+    }
     state.transcript.push(entry);
     persistTranscript();
     renderBot(entry);
@@ -250,6 +274,9 @@
 
   function restoreTranscript() {
     state.transcript.forEach(function (entry) {
+      if (entry && entry.deskId) {
+        state.withAgent = entry.deskEvent !== "handed_back";
+      }
       if (entry && entry.who === "user" && typeof entry.text === "string") {
         renderUser(entry);
       } else if (entry && entry.who === "bot") {
@@ -294,7 +321,9 @@
       data.customData = { customer_token: state.customerToken };
     }
     socket.emit(cfg.userEvent, data);
-    showTyping();
+    if (!state.withAgent) {
+      showTyping(); // the assistant answers at once; an agent types when they can
+    }
   }
 
   /** Ask the server for a session: the one we hold (kept if it signed it) or a new one. */
@@ -402,6 +431,12 @@
       }
       hideTyping();
       renderBotMessage(message);
+    });
+
+    socket.on("agent_backlog", function (messages) {
+      if (state.ready && Array.isArray(messages)) {
+        messages.forEach(renderBotMessage);
+      }
     });
 
     socket.on("disconnect", function (reason) {
