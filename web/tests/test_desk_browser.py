@@ -317,3 +317,84 @@ def test_second_agent_cannot_take_a_claimed_ticket(stack: dict[str, Any],
     finally:
         for page in (shopper, desk, sam):
             page.context.close()
+
+
+# ---------------------------------------------------------------- the desk's socket, attacked
+def desk_socket(stack: dict[str, Any], origin: str | None = None) -> Any:
+    import socketio
+
+    client = socketio.Client(reconnection=False)
+    client.connect(stack["rasa"].url, namespaces=["/desk"], transports=["polling"],
+                   headers={"Origin": origin or stack["origin"]}, wait_timeout=10)
+    return client
+
+
+def call(client: Any, event: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    return client.call(event, data or {}, namespace="/desk", timeout=15)
+
+
+def rest_handoff(stack: dict[str, Any]) -> tuple[str, str]:
+    """A shopper on the REST channel asks for a human: (sender id, ticket id)."""
+    sender = f"desk-test-{secrets.token_hex(6)}"
+    body = json.dumps({"sender": sender, "message": "can i talk to a human agent"}).encode()
+    req = urllib.request.Request(f"{stack['rasa'].url}/webhooks/rest/webhook", data=body,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        replies = json.loads(resp.read())
+    return sender, ticket_of(" ".join(r.get("text", "") for r in replies))
+
+
+DESK_EVENTS = ("queue", "open_ticket", "take_over", "agent_message", "hand_back",
+               "close_ticket", "agent_logout")
+
+
+def test_desk_events_refuse_a_socket_that_has_not_logged_in(stack: dict[str, Any]) -> None:
+    _, ticket = rest_handoff(stack)
+    client = desk_socket(stack)
+    try:
+        for event in DESK_EVENTS:
+            answer = call(client, event, {"handoff_id": ticket, "text": "hi",
+                                          "outcome": "resolved"})
+            assert answer["ok"] is False and answer["error"] == "not_logged_in", (event, answer)
+        forged = call(client, "agent_resume", {"agent_id": "alex", "session": "forged"})
+        assert forged["error"] == "session_ended", forged
+        wrong = call(client, "agent_login", {"agent_id": "alex", "token": SAM_PASSWORD})
+        assert wrong["error"] == "login_failed", wrong
+        assert call(client, "queue")["error"] == "not_logged_in"
+    finally:
+        client.disconnect()
+
+
+def test_desk_socket_from_another_origin_is_refused(stack: dict[str, Any]) -> None:
+    import socketio
+
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        desk_socket(stack, origin="http://evil.example")
+
+
+def test_an_agent_cannot_act_on_a_ticket_another_agent_holds(stack: dict[str, Any]) -> None:
+    sender, ticket = rest_handoff(stack)
+    alex, sam = desk_socket(stack), desk_socket(stack)
+    try:
+        assert call(alex, "agent_login", {"agent_id": "alex", "token": ALEX_PASSWORD})["ok"]
+        assert call(sam, "agent_login", {"agent_id": "sam", "token": SAM_PASSWORD})["ok"]
+        taken = call(alex, "take_over", {"handoff_id": ticket})
+        assert taken["ok"] and taken["ticket"]["claimed_by"] == "alex", taken
+        assert "conversation_id" not in taken["ticket"]  # the page never sees the chat's id
+        again = call(sam, "take_over", {"handoff_id": ticket})
+        assert again["error"] == "already_claimed" and "Alex" in again["message"], again
+        for event, extra in (("agent_message", {"text": "sam was here"}),
+                             ("hand_back", {}), ("close_ticket", {"outcome": "resolved"})):
+            answer = call(sam, event, {"handoff_id": ticket, **extra})
+            assert answer["ok"] is False and answer["error"] == "not_yours", (event, answer)
+        assert call(alex, "agent_message", {"handoff_id": ticket, "text": "alex here"})["ok"]
+        events = tracker_events(stack["rasa"], sender)
+        agent_texts = [e.get("text") for e in events
+                       if e["event"] == "bot" and (e.get("metadata") or {}).get("agent_id")]
+        assert "alex here" in agent_texts and "sam was here" not in agent_texts
+        assert call(alex, "close_ticket", {"handoff_id": ticket, "outcome": "resolved"})["ok"]
+        kinds = [e["event"] for e in tracker_events(stack["rasa"], sender)]
+        assert kinds.index("pause") < kinds.index("resume")
+    finally:
+        alex.disconnect()
+        sam.disconnect()
