@@ -253,6 +253,9 @@ def test_agent_takes_over_writes_hands_back(stack: dict[str, Any], browser: Any)
         shopper.locator("#chat-log .msg--agent .msg__bubble", has_text="replacement").wait_for()
         time.sleep(1.5)  # room for a wrong bot reply to show up
         assert bot_messages(shopper).count() == bots_before + 1  # only the agent's message
+        RESULTS.mkdir(exist_ok=True)
+        shopper.screenshot(path=str(RESULTS / "desk_shopper.png"))
+        agent.screenshot(path=str(RESULTS / "desk_agent.png"))
 
         # hand back: the bot answers the next message
         agent.get_by_role("button", name="Hand back").click()
@@ -261,10 +264,8 @@ def test_agent_takes_over_writes_hands_back(stack: dict[str, Any], browser: Any)
         say(shopper, "what can you do")
         wait_bot_reply(shopper, n, contains="Here is what I can do")
         assert not shopper.dialogs and not agent.dialogs  # type: ignore[attr-defined]
-        RESULTS.mkdir(exist_ok=True)
-        shopper.screenshot(path=str(RESULTS / "desk_shopper.png"))
-        agent.screenshot(path=str(RESULTS / "desk_agent.png"))
     finally:
+        RESULTS.mkdir(exist_ok=True)
         (RESULTS / "desk_browser.json").write_text(json.dumps(timings, indent=2) + "\n")
         shopper.context.close()
         agent.context.close()
