@@ -9,7 +9,8 @@ that namespace and the three things a takeover needs from Rasa:
   appends ``ConversationResumed``, the agent's note and ``action_listen``. While a
   conversation is paused, the shopper's messages are stored in the tracker (``log_message``:
   parsed, never answered) under the conversation's lock, so the bot cannot answer and nothing
-  is lost; a ``/restart`` typed by the shopper is stored too, it does not end the takeover.
+  is lost; a ``/restart`` typed by the shopper is stored too, it does not end the takeover
+  (Rasa's own check would run it).
 * **agent → shopper**: an agent's message is a ``BotUttered`` with ``metadata.agent_id`` /
   ``agent_name`` in the same tracker as the bot's (reports and transcripts stay whole), sent to
   the shopper's room at once. A page that was closed gets the agent's messages it missed when
@@ -217,24 +218,35 @@ class Desk:
     async def tracker(self, conversation_id: str) -> DialogueStateTracker:
         return await self.agent.processor.get_tracker(conversation_id)
 
-    def answer_unless_taken_over(self) -> Callable[[UserMessage], Awaitable[None]]:
-        """Rasa's message handler (``Agent.handle_message``), except that a conversation an
-        agent holds (paused) only stores the message. Checked under the conversation's lock,
-        so a takeover and a reply never interleave."""
+    def rasa_agent(self) -> Any:
+        """Rasa's agent of the running server; None outside one (unit tests)."""
+        try:
+            agent = self.agent
+        except Exception:  # noqa: BLE001 - no Sanic app registered: not inside a Rasa server
+            return None
+        return agent if agent is not None and agent.is_ready() else None
+
+    def answer_unless_taken_over(
+        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> Callable[[UserMessage], Awaitable[None]]:
+        """``on_new_message`` (Rasa's ``Agent.handle_message``), except that a message to a
+        conversation an agent holds (paused) is only stored, under the conversation's lock.
+
+        A takeover landing between this check and Rasa's turn is still safe: Rasa re-reads
+        the tracker under the lock and predicts nothing for a paused conversation.
+        """
 
         async def handle(message: UserMessage) -> None:
-            agent = self.agent
-            if not agent.is_ready():
-                logger.info("no model loaded: message of %s ignored", message.sender_id[:8])
-                return
             await self.mirror(message.sender_id,
                               {"who": "shopper", "text": message.text, "ts": time.time()})
-            async with agent.lock_store.lock(message.sender_id):
-                tracker = await agent.processor.get_tracker(message.sender_id)
-                if tracker.is_paused():
-                    await agent.processor.log_message(message)  # stored, never answered
-                    return
-                await agent.processor.handle_message(message)
+            agent = self.rasa_agent()
+            if agent is not None:
+                async with agent.lock_store.lock(message.sender_id):
+                    tracker = await agent.processor.get_tracker(message.sender_id)
+                    if tracker.is_paused():
+                        await agent.processor.log_message(message)  # stored, never answered
+                        return
+            await on_new_message(message)
 
         return handle
 

@@ -237,7 +237,8 @@ class SocketIOInput(RasaSocketIOInput):
         # the agent desk's namespace; a conversation an agent holds is stored, not answered
         desk = Desk(sio, namespace, self.bot_message_evt, allowed,
                     lambda environ: client_address(environ, hops))
-        guarded = guard_messages(desk.answer_unless_taken_over(), self.max_message_chars)
+        guarded = guard_messages(desk.answer_unless_taken_over(on_new_message),
+                                 self.max_message_chars)
 
         @socketio_webhook.listener("before_server_start")
         async def keep_app(app: Any, _loop: Any) -> None:

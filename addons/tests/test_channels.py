@@ -252,8 +252,10 @@ def test_socketio_channel_guards_messages(monkeypatch: pytest.MonkeyPatch) -> No
     emitted: List[tuple] = []
     sessions: Dict[str, Dict[str, Any]] = {}
 
-    async def emit(event: str, data: Any, room: Optional[str] = None, **_: Any) -> None:
-        emitted.append((event, data, room))
+    async def emit(event: str, data: Any, room: Optional[str] = None,
+                   namespace: Optional[str] = None, **_: Any) -> None:
+        if namespace != "/desk":  # not the copies shown to agents watching (web/desk.py)
+            emitted.append((event, data, room))
 
     async def get_session(sid: str, namespace: Optional[str] = None) -> Dict[str, Any]:
         return sessions[sid]

@@ -114,6 +114,7 @@ class Harness:
             {"session_persistence": True, "metadata_key": "customData", **credentials})
         self.seen: List[Any] = []
         self.emitted: List[tuple] = []
+        self.mirrored: List[tuple] = []
         self.sessions: Dict[str, Dict[str, Any]] = {}
         self.rooms: Dict[str, set] = {}
 
@@ -127,8 +128,11 @@ class Harness:
         self.handlers = sio.handlers["/"]
 
         async def emit(event: str, data: Any = None, room: Optional[str] = None,
-                       **_: Any) -> None:
-            self.emitted.append((event, data, room))
+                       namespace: Optional[str] = None, **_: Any) -> None:
+            if namespace == "/desk":  # shown to agents watching (web/desk.py)
+                self.mirrored.append((event, data, room))
+            else:
+                self.emitted.append((event, data, room))
 
         async def get_session(sid: str, namespace: Optional[str] = None) -> Dict[str, Any]:
             return self.sessions[sid]
@@ -205,6 +209,10 @@ def test_messages_go_to_the_bound_session_only(monkeypatch: pytest.MonkeyPatch) 
     assert [(m.text, m.sender_id, m.input_channel) for m in h.seen] == [
         ("mine", b, "socketio"), ("mine too", b, "socketio")]
     assert h.emitted == [("bot_uttered", {"text": "reply"}, b)] * 2
+    # agents watching the conversation see the shopper's message and the reply (web/desk.py)
+    assert [(e, d["who"], r) for e, d, r in h.mirrored][:2] == [
+        ("transcript_entry", "shopper", f"conversation:{b}"),
+        ("transcript_entry", "bot", f"conversation:{b}")]
 
 
 def test_metadata_client_address_is_the_servers(monkeypatch: pytest.MonkeyPatch) -> None:
