@@ -23,6 +23,7 @@ from shop.errors import REFUSED, ShopError, error_body
 from shop.guard import Guard
 from shop.idempotency import Replayed, replay
 from shop.routes import ROUTERS
+from shop.routes import risk as risk_routes
 
 log = logging.getLogger("shop")
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None, *, init: bool = True) -> FastAP
     app.add_exception_handler(OperationalError, _db_busy)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(risk_routes.router)  # risk control's report and reviews (docs/risk.md)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(Guard, token=settings.api_token, max_body=settings.max_body_bytes)
     return app

@@ -91,6 +91,86 @@ def resolve_database_url(url: str) -> str:
     return url
 
 
+# ---------------------------------------------------------------- risk control (shop/risk.py)
+
+RISK_MODES = ("enforce", "monitor")
+# Points of each rule, by the reason code it gives (SHOP_RISK_POINTS overrides some of them; 0
+# switches a rule off). The score of a change is the sum; at SHOP_RISK_THRESHOLD it is flagged.
+DEFAULT_RISK_POINTS: dict[str, int] = {
+    "returns_30d": 100,             # per return/exchange in 30 days beyond returns_30d_free
+    "returns_90d": 50,              # per return/exchange in 90 days beyond returns_90d_free
+    "refund_value_30d": 30,         # refunds requested in 30 days reach refund_value_30d_cents
+    "gift_card_refund": 30,         # this change refunds to a gift card that did not pay
+    "gift_card_refunds_90d": 70,    # per earlier refund steered to a gift card (90 days)
+    "identification_failures": 100,  # failed identifications on the account (id_failure_hours),
+                                     # before any change but a cancel
+    "address_change": 70,           # an address changed shortly before a change that ships
+                                    # goods or credits a gift card
+    "high_value": 30,               # the change is worth at least high_value_cents
+}
+MAX_ID_FAILURE_HOURS = 168  # the risk copy of failed identifications is kept 7 days
+
+
+@dataclass(frozen=True)
+class RiskSettings:
+    """Weights and thresholds of the risk score of order changes (docs/risk.md)."""
+
+    mode: str = "enforce"  # enforce: a flagged change is refused; monitor: logged, done anyway
+    threshold: int = 100
+    points: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_RISK_POINTS))
+    high_value_cents: int = 100_000
+    returns_30d_free: int = 2
+    returns_90d_free: int = 3
+    refund_value_30d_cents: int = 300_000
+    id_failures: int = 3
+    id_failure_hours: int = 24
+    address_hours: int = 24
+
+    def weight(self, code: str) -> int:
+        return self.points.get(code, 0)
+
+    @classmethod
+    def from_env(cls) -> RiskSettings:
+        mode = os.environ.get("SHOP_RISK_MODE", "").strip().lower() or "enforce"
+        if mode not in RISK_MODES:
+            raise ConfigError(f"SHOP_RISK_MODE must be one of {', '.join(RISK_MODES)}, not "
+                              f"{mode!r}.")
+        id_hours = _positive_int("SHOP_RISK_ID_FAILURE_HOURS", 24)
+        if id_hours > MAX_ID_FAILURE_HOURS:
+            raise ConfigError(f"SHOP_RISK_ID_FAILURE_HOURS must be at most "
+                              f"{MAX_ID_FAILURE_HOURS} (failures are kept 7 days), not "
+                              f"{id_hours}.")
+        return cls(
+            mode=mode,
+            threshold=_positive_int("SHOP_RISK_THRESHOLD", 100),
+            points=parse_risk_points(os.environ.get("SHOP_RISK_POINTS", "")),
+            high_value_cents=_dollars("SHOP_RISK_HIGH_VALUE", 100_000),
+            returns_30d_free=_non_negative_int("SHOP_RISK_RETURNS_30D_FREE", 2),
+            returns_90d_free=_non_negative_int("SHOP_RISK_RETURNS_90D_FREE", 3),
+            refund_value_30d_cents=_dollars("SHOP_RISK_REFUND_VALUE_30D", 300_000),
+            id_failures=_positive_int("SHOP_RISK_ID_FAILURES", 3),
+            id_failure_hours=id_hours,
+            address_hours=_positive_int("SHOP_RISK_ADDRESS_HOURS", 24),
+        )
+
+
+def parse_risk_points(raw: str) -> dict[str, int]:
+    """`code=points,...` over the defaults (SHOP_RISK_POINTS); unknown codes refuse to start."""
+    points = dict(DEFAULT_RISK_POINTS)
+    for entry in (e.strip() for e in raw.split(",")):
+        if not entry:
+            continue
+        code, sep, value = (p.strip() for p in entry.partition("="))
+        if not sep or code not in DEFAULT_RISK_POINTS:
+            raise ConfigError(f"SHOP_RISK_POINTS entry {entry!r} must be code=points with a code "
+                              f"of {', '.join(DEFAULT_RISK_POINTS)}.")
+        if not re.fullmatch(r"[0-9]{1,5}", value) or int(value) > 10_000:
+            raise ConfigError(f"SHOP_RISK_POINTS: the points of {code} must be an integer "
+                              f"0-10000, not {value!r}.")
+        points[code] = int(value)
+    return points
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the app needs; built from the environment or passed in by tests."""
@@ -115,6 +195,8 @@ class Settings:
     agent_session_seconds: int = 8 * 3600
     agent_login_window_seconds: int = 900
     agent_login_max_failures: int = 5
+    # risk control of order changes (shop/risk.py, docs/risk.md)
+    risk: RiskSettings = field(default_factory=RiskSettings)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -153,6 +235,7 @@ class Settings:
             agent_session_seconds=_positive_int("SHOP_AGENT_SESSION_SECONDS", 8 * 3600),
             agent_login_window_seconds=_positive_int("SHOP_AGENT_LOGIN_WINDOW_SECONDS", 900),
             agent_login_max_failures=_positive_int("SHOP_AGENT_LOGIN_MAX_FAILURES", 5),
+            risk=RiskSettings.from_env(),
         )
 
 
@@ -168,3 +251,24 @@ def _positive_int(name: str, default: int) -> int:
     if value < 1:
         raise ConfigError(f"{name} must be a positive integer, not {raw!r}.")
     return value
+
+
+def _non_negative_int(name: str, default: int) -> int:
+    """An integer setting >= 0 (empty = the default); anything else refuses to start."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not re.fullmatch(r"[0-9]{1,9}", raw):
+        raise ConfigError(f"{name} must be an integer >= 0, not {raw!r}.")
+    return int(raw)
+
+
+def _dollars(name: str, default_cents: int) -> int:
+    """A positive amount in dollars (`1000`, `999.50`) as cents; anything else refuses to start."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default_cents
+    if not re.fullmatch(r"[0-9]{1,9}(\.[0-9]{1,2})?", raw) or float(raw) <= 0:
+        raise ConfigError(f"{name} must be a positive amount in dollars (e.g. 1000 or 999.50), "
+                          f"not {raw!r}.")
+    return int(round(float(raw) * 100))

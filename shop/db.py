@@ -278,6 +278,75 @@ class IdentificationFailure(Base):
     __table_args__ = (Index("ix_identification_failures_key_time", "key", "failed_at"),)
 
 
+# ---------------------------------------------------------------- risk control (shop/risk.py)
+
+
+class RiskDecision(Base):
+    """The risk decision on one order change that passed the store's rules (shop/risk.py).
+
+    `decision` is `allowed` or `flagged` (score at or over the threshold); `refused` says the
+    change was not done (a flagged change in enforce mode). `reasons` are the rules that gave
+    points (`[{"code", "points", "message"}]`), `request` the change's body (what an agent
+    approving it runs). `review` (`approved` / `rejected`) is an agent's verdict on a refused one.
+    """
+
+    __tablename__ = "risk_decisions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    order_id: Mapped[str] = mapped_column(String(32))
+    operation: Mapped[str] = mapped_column(String(20))
+    score: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[int] = mapped_column(Integer)
+    decision: Mapped[str] = mapped_column(String(10))
+    refused: Mapped[bool] = mapped_column(Boolean)
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    value_cents: Mapped[int] = mapped_column(Integer)
+    request: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    review: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    reviewed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_risk_decisions_decision_at", "decision", "at"),)
+
+
+class AccountEvent(Base):
+    """An address change: the customer's default address or an order's shipping address.
+
+    Written by shop/risk.py's listeners whenever such a row changes (any code path), so the
+    rule "address changed shortly before" can see it; the rows themselves keep no history.
+    """
+
+    __tablename__ = "account_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))  # customer_address | order_address
+    order_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+    __table_args__ = (Index("ix_account_events_user_time", "user_id", "at"),)
+
+
+class RiskIdentificationFailure(Base):
+    """Risk control's copy of a failed identification (same hashed key and time).
+
+    `identification_failures` forgets an account's failures when a lookup succeeds (that is the
+    lock's job); this copy is kept 7 days, so a change right after a run of wrong guesses still
+    sees them. Written by a listener in shop/risk.py.
+    """
+
+    __tablename__ = "risk_identification_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+    __table_args__ = (Index("ix_risk_identification_failures_key_time", "key", "failed_at"),)
+
+
 # ---------------------------------------------------------------- engines
 
 

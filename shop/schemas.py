@@ -409,3 +409,83 @@ class DeskStatsOut(BaseModel):
     time_to_claim: Durations = Field(description="Creation to first claim")
     time_to_first_reply: Durations = Field(description="Creation to first agent reply")
     outcomes: dict[str, int] = Field(description="Closed tickets per outcome")
+
+
+# ---------------------------------------------------------------- risk control (shop/risk.py)
+
+RiskOperation = Literal["cancel", "order-address", "payment", "items", "return", "exchange"]
+
+
+class RiskReason(BaseModel):
+    code: str = Field(description="The rule, e.g. `returns_30d` (docs/risk.md)")
+    points: int
+    message: str = Field(description="What the rule saw, in plain words")
+
+
+class RiskRefusalDetail(ErrorDetail):
+    """The `error` of a 409 `risk_review_required`."""
+
+    decision_id: str = Field(description='"rk_" and 16 hex digits: the logged decision')
+    score: int
+    threshold: int
+    reasons: list[RiskReason]
+
+
+class RiskRefusalOut(BaseModel):
+    error: RiskRefusalDetail
+
+
+class RiskDecisionOut(BaseModel):
+    id: str
+    at: UtcTime
+    user_id: str
+    order_id: str
+    operation: RiskOperation
+    score: int
+    threshold: int
+    decision: Literal["allowed", "flagged"]
+    refused: bool = Field(description="The change was not done (flagged, enforce mode)")
+    reasons: list[RiskReason]
+    value: float = Field(description="What the change moves, in dollars")
+    request: dict[str, Any] = Field(description="The change's body")
+    review: Literal["approved", "rejected"] | None = Field(
+        description="An agent's verdict on a refused change; null: none (yet)")
+    reviewed_by: str | None
+    reviewed_at: OptionalTime
+    review_note: str | None
+
+
+class RiskDecisionListOut(BaseModel):
+    decisions: list[RiskDecisionOut] = Field(description="Newest first, at most `limit`")
+
+
+class RiskReviewIn(Strict):
+    note: Note | None = None
+
+
+class RiskReviewOut(BaseModel):
+    decision: RiskDecisionOut
+    order: OrderOut | None = Field(None, description="The order after an approved change")
+
+
+class RiskRate(BaseModel):
+    total: int
+    flagged: int
+    flag_rate: float | None = Field(description="flagged / total; null when total is 0")
+
+
+class RiskReasonCount(BaseModel):
+    decisions: int = Field(description="Decisions the rule gave points to")
+    flagged: int = Field(description="... of them flagged")
+
+
+class RiskStatsOut(BaseModel):
+    since: OptionalTime = Field(None, description="Decisions from then on (all if null)")
+    mode: Literal["enforce", "monitor"]
+    threshold: int
+    decisions: dict[str, int] = Field(description="`total`, `allowed`, `flagged`, `refused`")
+    flag_rate: float | None = Field(description="flagged / total; null when there is none")
+    operations: dict[str, RiskRate] = Field(description="Per operation")
+    reasons: dict[str, RiskReasonCount] = Field(description="Per rule (reason code)")
+    reviews: dict[str, int] = Field(description="Refused changes: `pending`, `approved`, "
+                                    "`rejected`")

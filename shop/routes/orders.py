@@ -1,6 +1,8 @@
 """An order, and the six changes docs/retail-rules.md allows (all scoped to the caller).
 
-The writes differ only in path, body model and rule, so they are declared as one table. (No
+The writes differ only in path, body model and rule, so they are declared as one table. Each
+runs through the risk check (shop/risk.py, docs/risk.md): there is no other route to the rules,
+so a flagged change is refused (409 `risk_review_required`) whoever asks. (No
 `from __future__ import annotations` here: FastAPI must see each body model as a real type.)
 """
 
@@ -9,14 +11,23 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from shop import service
+from shop import risk, service
 from shop.deps import Caller, IdemKey, OrderId, StoreDep
 from shop.idempotency import idempotent_write
-from shop.routes.common import READ, WRITE
-from shop.schemas import AddressIn, CancelIn, ItemsIn, OrderOut, PaymentIn, ReturnIn
+from shop.routes.common import READ, WRITE, WRITE_ERRORS
+from shop.schemas import (
+    AddressIn,
+    CancelIn,
+    ItemsIn,
+    OrderOut,
+    PaymentIn,
+    ReturnIn,
+    RiskRefusalOut,
+)
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -41,14 +52,35 @@ WRITES: list[tuple[str, str, str, type[BaseModel], Rule]] = [
 ]
 
 
+CHECKED_WRITE: dict[str, Any] = {
+    **WRITE,
+    "responses": {**WRITE_ERRORS, 409: {
+        "model": RiskRefusalOut,
+        "description": "The order's state forbids it (code says why; `error` has only `code` "
+        "and `message`), or `risk_review_required`: the change scored at or over the risk "
+        "threshold and was not done (`error` also has `decision_id`, `score`, `threshold`, "
+        "`reasons`; docs/risk.md)"}},
+}
+
+
 def _add_write(suffix: str, name: str, operation: str, model: type[BaseModel], rule: Rule) -> None:
     async def write(order_id: OrderId, body: model, caller: Caller,  # type: ignore[valid-type]
                     store: StoreDep, idempotency_key: IdemKey = None) -> OrderOut:
-        return await idempotent_write(store, f"{operation} {order_id}", caller, body,
-                                      idempotency_key, lambda s: rule(s, order_id, caller, body))
+        def change(session: Session) -> OrderOut:
+            return risk.checked_write(session, store, operation, order_id, caller, body, rule)
 
-    router.post(f"/{{order_id}}/{suffix}", name=name, description=inspect.getdoc(rule),
-                **WRITE)(write)
+        try:
+            return await idempotent_write(store, f"{operation} {order_id}", caller, body,
+                                          idempotency_key, change)
+        except risk.RiskRefused as refusal:  # the first answer only: a replay is `Replayed`
+            await run_in_threadpool(risk.record_refusal, store, refusal)
+            raise
+
+    description = (inspect.getdoc(rule) or "") + (
+        "\n\nRisk-checked (docs/risk.md): a change scored at or over the threshold is not done, "
+        "409 `risk_review_required` with the reasons.")
+    router.post(f"/{{order_id}}/{suffix}", name=name, description=description,
+                **CHECKED_WRITE)(write)
 
 
 for _write in WRITES:
