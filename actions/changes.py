@@ -19,7 +19,7 @@ import logging
 from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ActionExecutionRejected, SlotSet
 from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
 
 from actions import resolvers
@@ -37,7 +37,12 @@ from actions.text_parsing import (
     request_clauses,
     without_order_ids,
 )
-from actions.tracker_helpers import current_customer, latest_turn, refuse_unidentified
+from actions.tracker_helpers import (
+    current_customer,
+    is_reminder_turn,
+    latest_turn,
+    refuse_unidentified,
+)
 from actions.turn_shop import TurnShop, turn_shop
 from actions.wording import (
     Button,
@@ -440,6 +445,8 @@ class ValidateChangeForm(FormValidationAction):
         return plan.required_slots() if plan else []
 
     async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict) -> Events:
+        if is_reminder_turn(tracker):  # no answer: the form rejects it, a rule handles it
+            return [ActionExecutionRejected("change_form")]
         customer_id = current_customer(tracker)
         if not customer_id:
             refuse_unidentified(dispatcher)

@@ -157,9 +157,13 @@ def accepts(text: str) -> bool:
     return bool(_ACCEPT_RE.match(text))
 
 
+EXTERNAL_PREFIX = "EXTERNAL: "  # Rasa's text of a reminder / external event (not typed)
+
+
 def is_payload(text: str) -> bool:
-    """Whether a message is a button payload (``/intent{...}``), not words the shopper typed."""
-    return text.startswith("/")
+    """Whether a message is a button payload (``/intent{...}``) or an event Rasa triggered
+    itself (a reminder: ``EXTERNAL: <intent>``), not words the shopper typed."""
+    return text.startswith("/") or text.startswith(EXTERNAL_PREFIX)
 
 
 def words_of(text: str) -> str:
@@ -185,7 +189,10 @@ class Turn:
             names.add(str(entity.get("entity")))
             if entity.get("value") not in (None, ""):
                 entities[str(entity.get("entity"))] = str(entity.get("value"))
-        return cls(text=message.get("text") or "",
+        text = message.get("text") or ""
+        if text.startswith(EXTERNAL_PREFIX):  # a reminder Rasa triggered: nothing was typed
+            text = ""
+        return cls(text=text,
                    intent=(message.get("intent") or {}).get("name"),
                    entities=entities, entity_names=frozenset(names))
 

@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional, Tuple
 from rasa_sdk import Tracker
 
 from actions.action_base import Dispatcher, Events
-from actions.text_parsing import Turn, find_order_id, normalize_order_id
+from actions.text_parsing import EXTERNAL_PREFIX, Turn, find_order_id, normalize_order_id
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,16 @@ def requested_order_id(tracker: Tracker) -> Tuple[Optional[str], Optional[str]]:
         return entity, None
     raw = tracker.get_slot("order_id")
     return (str(raw), normalize_order_id(str(raw))) if raw else (None, None)
+
+
+def is_reminder_turn(tracker: Tracker) -> bool:
+    """Whether the latest "user" message is a reminder Rasa triggered (``EXTERNAL: …``,
+    ``metadata.is_external``), not something the shopper said: a form must not read it as
+    an answer."""
+    message = tracker.latest_message or {}
+    metadata = message.get("metadata")
+    return bool(isinstance(metadata, dict) and metadata.get("is_external")) or str(
+        message.get("text") or "").startswith(EXTERNAL_PREFIX)
 
 
 def latest_metadata(tracker: Tracker) -> Dict[str, Any]:

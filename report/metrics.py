@@ -113,6 +113,8 @@ def compute(
         had_flow = completed_flow = handoff = False
         for event in events:
             kind = event.get("event")
+            if kind == "user" and str(event.get("text") or "").startswith("EXTERNAL: "):
+                continue  # a reminder Rasa triggered (the handoff wait), not a shopper's turn
             if kind == "user":
                 m.fallback_turns += fallback_turn
                 turns += 1

@@ -40,6 +40,7 @@ from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import FixedWindowRateLimiter
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOOutput
+from rasa.shared.core.constants import EXTERNAL_MESSAGE_PREFIX
 from rasa.shared.core.events import (
     ActionExecuted,
     BotUttered,
@@ -130,7 +131,8 @@ def transcript(tracker: DialogueStateTracker, limit: int = TRANSCRIPT_ENTRIES) -
     """The conversation as the desk shows it: shopper, bot and agent messages, oldest first."""
     entries: List[Dict[str, Any]] = []
     for event in tracker.events:
-        if isinstance(event, UserUttered) and event.text:
+        if isinstance(event, UserUttered) and event.text and not (
+                event.text.startswith(EXTERNAL_MESSAGE_PREFIX)):  # a reminder, not the shopper
             entries.append({"who": "shopper", "text": event.text, "ts": event.timestamp})
         elif isinstance(event, BotUttered) and event.text:
             meta = event.metadata or {}

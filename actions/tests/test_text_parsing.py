@@ -55,3 +55,13 @@ def test_a_button_payload_has_no_words() -> None:
 def test_stop_words_are_function_words_only() -> None:
     assert {"the", "and", "please"} <= STOP_WORDS
     assert not {"refund", "order", "cancel", "gift", "card"} & STOP_WORDS
+
+
+def test_a_reminder_rasa_triggered_carries_no_words() -> None:
+    """The handoff's wait reminder ("EXTERNAL: EXTERNAL_handoff_wait") is no name, reason or
+    address a form could read."""
+    from actions.text_parsing import Turn
+
+    turn = Turn.parse({"text": "EXTERNAL: EXTERNAL_handoff_wait",
+                       "intent": {"name": "EXTERNAL_handoff_wait"}})
+    assert turn.text == "" and turn.words == "" and turn.intent == "EXTERNAL_handoff_wait"

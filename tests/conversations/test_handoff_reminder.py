@@ -39,6 +39,15 @@ def quick_wait(stack: Stack) -> Iterator[Stack]:
         stack.restart("actions")
 
 
+def tail_events(stack: Stack, sender: str, n: int = 14) -> list[str]:
+    """The last events, short: what happened when a note is missing."""
+    out = []
+    for e in stack.tracker(sender)["events"][-n:]:
+        what = e.get("name") or e.get("text") or (e.get("parse_data") or {}).get("intent")
+        out.append(f"{e['event']}:{what}" + (f"={e.get('value')}" if e["event"] == "slot" else ""))
+    return out
+
+
 def bot_texts(stack: Stack, sender: str) -> list[str]:
     return [e.get("text") or "" for e in stack.tracker(sender)["events"] if e["event"] == "bot"]
 
@@ -124,3 +133,29 @@ def test_during_the_rating_the_note_then_the_question_again(quick_wait: Stack) -
     assert len(notes) == 1 and ticket in notes[0], f"{notes}\n{chat.transcript}"
     assert "rate" in bot_texts(quick_wait, chat.sender)[-1]
     assert chat.slots()["rating"] is None and chat.slots()["rating_comment"] is None
+
+
+def test_during_identification_the_note_then_the_question_again(quick_wait: Stack) -> None:
+    """The reminder's text is no name, email or zip: the identification form keeps what it had,
+    the note is said, and the shopper's next answer still identifies them."""
+    chat = quick_wait.conversation()
+    ticket = ask_for_a_person(chat)
+    chat.text("actually, where is my order?")  # the form asks for the email (or name)
+    notes = waiting_notes(quick_wait, chat.sender, after=WAIT_SECONDS + 4)
+    assert len(notes) == 1 and ticket in notes[0], tail_events(quick_wait, chat.sender)
+    slots = chat.slots()
+    assert not slots.get("first_name") and not slots.get("last_name"), slots
+    chat.text(MEI["email"])
+    assert "Mei" in chat.text(MEI["zip"]), chat.transcript
+
+
+def test_during_a_change_the_reminder_is_no_answer(quick_wait: Stack) -> None:
+    chat = quick_wait.conversation()
+    chat.text("hi, i want to cancel an order")
+    chat.text(MEI["email"])
+    chat.text(MEI["zip"])
+    ticket = ask_for_a_person(chat)
+    chat.text(f"cancel {MEI['pending']}")  # the change form asks for the reason
+    notes = waiting_notes(quick_wait, chat.sender, after=WAIT_SECONDS + 4)
+    assert len(notes) == 1 and ticket in notes[0], tail_events(quick_wait, chat.sender)
+    assert not chat.slots().get("cancel_reason"), chat.slots()

@@ -203,7 +203,13 @@
   }
 
   function renderBot(entry) {
-    var item = messageItem("bot", typeof entry.agent === "string" ? entry.agent : null);
+    // an agent's own words carry their name; "joined" / "handed back" notices say it already
+    var author = typeof entry.agent === "string" && (entry.deskEvent || "message") === "message" ?
+      entry.agent : null;
+    var item = messageItem("bot", author);
+    if (entry.deskId && !author) {
+      item.li.classList.add("msg--notice");
+    }
     if (entry.text) {
       appendBotText(item.bubble, entry.text);
     }

@@ -76,3 +76,9 @@ def test_a_ticket_is_held_only_by_its_claimant_and_hides_the_conversation_id() -
     assert not ticket.held_by(AgentSession("sam", "Sam", "t", ""))
     assert "secret-session-id" not in str(ticket.public())
     assert ticket.public()["has_conversation"] is True
+
+
+def test_a_reminder_is_not_shown_as_the_shopper() -> None:
+    reminder = UserUttered("EXTERNAL: EXTERNAL_handoff_wait", metadata={"is_external": True})
+    tracker = tracker_with(UserUttered("help me"), reminder, BotUttered("No colleague is free"))
+    assert [e["text"] for e in transcript(tracker)] == ["help me", "No colleague is free"]
