@@ -24,7 +24,8 @@ change, a refused one right after the refusal's transaction (which rolls back ev
 did). The rules on the change alone (`gift_card_refund`, `refund_value_30d`, `high_value`)
 add up to 90 at most, so a customer without history is never flagged; the history rules
 (`returns_30d`, `returns_90d`, `gift_card_refunds_90d`, `identification_failures`) reach the
-threshold on their own, `address_change` with `high_value` or a gift-card refund. Weights and thresholds: `shop.config.RiskSettings`.
+threshold on their own, `address_change` with `high_value` or a gift-card refund. Weights and
+thresholds: `shop.config.RiskSettings`.
 
 Two facts leave no trace in the order rows, so listeners record them: address changes (table
 `account_events`, from any code path that updates a customer's default address or an order's
@@ -335,8 +336,12 @@ def decide(session: Session, store: Store, operation: str, order_id: str, caller
     settings = store.settings.risk
     now = store.clock()
     session.info[NOW_KEY] = now
-    # the order as it is, locked first (as the rule does: PostgreSQL FOR UPDATE; SQLite holds
-    # the write lock), so what the change is measured against cannot move
+    # Locks first (PostgreSQL FOR UPDATE; SQLite's write transaction holds the database):
+    # the customer's row, so two changes of one customer (or a change and a new default
+    # address) are scored one after the other and each sees the other's history, then the
+    # order as it is, as the rule locks it.
+    session.execute(select(Customer.user_id).where(Customer.user_id == caller)
+                    .with_for_update())
     before = session.execute(select(Order.__table__).where(Order.order_id == order_id)
                              .with_for_update()).first()
     answer = rule(session, order_id, caller, body)
