@@ -21,6 +21,7 @@ import threading
 from typing import Optional
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import FollowupAction
 
 from actions.action_base import Dispatcher, DomainDict, Events, NamedAction, run_safely
 from actions.grounding import ERROR_REPLY, describe_answer, format_reply, grounded_answer
@@ -30,10 +31,11 @@ from actions.orders import order_status
 from actions.shop_client import ShopError, get_client
 from actions.shop_records import Order
 from actions.text_parsing import find_order_id
-from actions.tracker_helpers import current_customer, latest_turn
+from actions.tracker_helpers import actions_this_turn, current_customer, latest_turn
 from actions.wording import describe_order, format_money
 
 logger = logging.getLogger(__name__)
+ACTION_LISTEN = "action_listen"
 
 
 def _warm_up_retriever() -> None:
@@ -103,6 +105,11 @@ class ActionFallback(NamedAction):
     action_name = "action_fallback"
 
     async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict) -> Events:
+        if self.name() in actions_this_turn(tracker):
+            # predicted again right after itself (the core fallback, unsure what comes next,
+            # e.g. after a form rejected the message): the shopper has the answer already;
+            # listen instead of repeating it until Rasa's circuit breaker stops the turn
+            return [FollowupAction(ACTION_LISTEN)]
         turn = latest_turn(tracker)
         question = turn.words
         if turn.entity("order_id") or find_order_id(turn.text):

@@ -55,6 +55,17 @@ def requested_order_id(tracker: Tracker) -> Tuple[Optional[str], Optional[str]]:
     return (str(raw), normalize_order_id(str(raw))) if raw else (None, None)
 
 
+def actions_this_turn(tracker: Tracker) -> list[str]:
+    """The actions run since the latest user message, oldest first."""
+    names: list[str] = []
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "user":
+            break
+        if event.get("event") == "action" and event.get("name"):
+            names.append(str(event["name"]))
+    return names[::-1]
+
+
 def is_reminder_turn(tracker: Tracker) -> bool:
     """Whether the latest "user" message is a reminder Rasa triggered (``EXTERNAL: …``,
     ``metadata.is_external``), not something the shopper said: a form must not read it as
