@@ -27,6 +27,7 @@ from actions.action_base import Dispatcher, DomainDict, Events
 from actions.change_plans import CHANGE_INTENTS, CHANGE_SLOTS, PLANS, ChangeContext, ChangePlan
 from actions.shop_client import NotFound, ShopUnavailable
 from actions.shop_records import Item, Variant
+from actions.suggestions import closest_variants
 from actions.text_parsing import (
     Turn,
     accepts,
@@ -50,12 +51,14 @@ from actions.wording import (
     closest_variant_offer,
     describe_item,
     format_item,
+    sold_out_offer,
     whole_order_cancel_note,
 )
 
 logger = logging.getLogger(__name__)
 
 MAX_BUTTONS = 10
+MAX_SUGGESTIONS = 3  # closest available variants offered for a sold-out one (issue 21)
 # Slots that depend on the order: a new order clears them.
 ORDER_DEPENDENT = (
     "change_items",
@@ -350,7 +353,21 @@ def _new_item(turn: Turn, ctx: ChangeContext) -> Optional[Problem]:
     if choice.candidates:
         buttons = [variant_button(item, v) for v in choice.candidates[:MAX_BUTTONS]]
         return {"response": "utter_which_variant", "buttons": buttons}
-    if choice.unavailable:
+    if choice.unavailable:  # sold out: the closest available variants, explained
+        wanted = choice.mentioned or {
+            key: value for key, value in choice.unavailable[0].options.items()
+            if item.options.get(key) != value}
+        asked_to_change = [k for k, v in wanted.items() if item.options.get(k) != v]
+        offers = [o for o in closest_variants(product, wanted, item, k=MAX_BUTTONS)
+                  # never "the same length" to a shopper who asked for another length
+                  if not asked_to_change or any(o.variant.options.get(k) != item.options.get(k)
+                                                for k in asked_to_change)][:MAX_SUGGESTIONS]
+        if offers:
+            # the offers are the question (no list of every option after them); a "yes"
+            # takes one only when it is the only one
+            ctx.slots["change_offer"] = ",".join(o.variant.item_id for o in offers)
+            return {"text": sold_out_offer(item, wanted, offers),
+                    "buttons": [variant_button(item, o.variant) for o in offers]}
         return {"response": "utter_variant_unavailable"}
     return None
 

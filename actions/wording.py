@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from actions.shop_records import Address, Item, Order, PaymentMethod, Variant
 
@@ -254,6 +254,20 @@ def closest_variant_offer(item: Item, variant: Variant) -> str:
     return (f"Exactly that isn't available. The closest available {item.name} is "
             f"{format_options(variant.options)} ({format_money(variant.price)}): "
             f"{', '.join(changed)}. Shall I take that one?")
+
+
+def sold_out_offer(item: Item, wanted: Mapping[str, str],
+                   suggestions: Sequence[Any]) -> str:
+    """A sold-out combination, and the closest available variants of the same product with
+    what each keeps and changes (``actions.suggestions.VariantSuggestion``; issue 21)."""
+    asked = format_options(wanted) or "that option"
+    lines = [f"Sorry, the {item.name} in {asked} is sold out right now. "
+             "The closest ones available:"]
+    for suggestion in suggestions:
+        lines.append(f"• {format_options(suggestion.variant.options)} "
+                     f"({format_money(suggestion.variant.price)}): {suggestion.explanation}")
+    lines.append("Pick one, or tell me another option.")
+    return "\n".join(lines)
 
 
 def whole_order_cancel_note(order_id: str, rest: Iterable[Item]) -> str:
