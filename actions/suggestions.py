@@ -30,6 +30,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import (
     Callable,
     Dict,
@@ -657,6 +658,40 @@ class ProductVectors:
                         self._rows.append(vec)
         return np.stack([self._rows[self._texts[t]] for t in texts]) if texts else \
             np.zeros((0, 384), dtype=np.float32)
+
+    def load(self, path: Path) -> int:
+        """Vectors saved earlier (``save``) for texts not embedded yet; how many were read.
+        A missing or unreadable file reads nothing."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                texts, rows = list(data["texts"]), data["vectors"]
+        except (OSError, KeyError, ValueError):
+            return 0
+        with self._lock:
+            added = 0
+            for text, vec in zip(texts, rows, strict=True):
+                if str(text) not in self._texts:
+                    self._texts[str(text)] = len(self._rows)
+                    self._rows.append(np.asarray(vec, dtype=np.float32))
+                    added += 1
+        return added
+
+    def save(self, path: Path) -> None:
+        """Every vector embedded so far, for the next process (written atomically)."""
+        with self._lock:
+            texts = list(self._texts)
+            rows = np.stack([self._rows[self._texts[t]] for t in texts]) if texts else None
+        if rows is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial.npz")
+        np.savez(partial, texts=np.array(texts), vectors=rows)
+        partial.replace(path)
+
+    def catalog_vectors_missing(self, catalog: Sequence[Product]) -> int:
+        """How many variant texts of ``catalog`` have no vector yet."""
+        return sum(variant_text(p.name, v.options) not in self._texts
+                   for p in catalog for v in p.variants)
 
     def catalog_matrix(self, catalog: Sequence[Product]) -> Tuple[np.ndarray, Dict[str, int]]:
         """Every variant's vector (one row each) and item id -> row; cached per catalog

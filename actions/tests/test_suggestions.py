@@ -285,3 +285,27 @@ def test_ranking_is_deterministic(james: List[Order]) -> None:
     assert len(first) == 10
     assert ids(CATALOG) == first
     assert ids(list(reversed(CATALOG))) == first
+
+
+def test_vectors_are_saved_and_loaded_so_a_new_process_embeds_nothing(tmp_path) -> None:
+    """The action server's warm-up (actions/recommend.py): embedded once, kept on disk."""
+    import numpy as np
+
+    from actions.suggestions import ProductVectors
+
+    calls: list[list[str]] = []
+
+    def embed(texts: list[str]) -> np.ndarray:
+        calls.append(list(texts))
+        return np.array([[float(len(t)), 1.0, 0.0] for t in texts], dtype=np.float32)
+
+    first = ProductVectors(embed=embed)
+    first.vectors(["a boot", "a hose"])
+    first.save(tmp_path / "v.npz")
+    second = ProductVectors(embed=embed)
+    assert second.load(tmp_path / "v.npz") == 2
+    calls.clear()
+    rows = second.vectors(["a hose", "a boot", "a new tent"])
+    assert calls == [["a new tent"]]  # only what is new is embedded
+    assert rows[0][0] == len("a hose") and rows[1][0] == len("a boot")
+    assert ProductVectors(embed=embed).load(tmp_path / "missing.npz") == 0

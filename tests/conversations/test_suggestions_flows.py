@@ -77,3 +77,59 @@ def test_a_sold_out_option_gets_the_closest_available_variants(stack: Stack) -> 
     for order_id, status in others_before.items():  # the other orders untouched
         if order_id != HOSE_ORDER:
             assert db_order(stack, order_id)["status"] == status
+
+
+HARPER = {"email": "harper.kim4003@example.com", "zip": "78222", "user_id": "harper_kim_2998"}
+HARPER_BOOTS = 260.56  # Hiking Boots size 12, leather, not waterproof (#W3433080, delivered)
+PRICE_RE = r"\$(\d+(?:,\d{3})*\.\d{2})"
+
+
+def suggested(stack: Stack, replies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The suggested lines of a recommendation, each checked against the shop's database:
+    a product of the catalog, in stock at the price said."""
+    import json
+    import re
+
+    from tests.conversations.shoppers import _query
+
+    text = text_of(replies)
+    lines = [line for line in text.splitlines() if line.startswith("• ")]
+    found = []
+    for line in lines:
+        name = line[2:].split(" (", 1)[0]
+        price = float(re.search(PRICE_RE, line).group(1).replace(",", ""))
+        rows = _query(stack, "SELECT v.* FROM variants v JOIN products p USING (product_id) "
+                      "WHERE p.name = ? AND v.price_cents = ?", (name, round(price * 100)))
+        assert rows, f"{line!r} is not a variant of the catalog at that price"
+        assert any(r["available"] for r in rows), f"{line!r} is sold out"
+        found.append({"name": name, "price": price,
+                      "options": [json.loads(r["options"]) if isinstance(r["options"], str)
+                                  else r["options"] for r in rows]})
+    return found
+
+
+def test_like_my_boots_but_cheaper(stack: Stack) -> None:
+    chat = identified(stack, HARPER, "Harper")
+    before = db_order(stack, "#W3433080")
+    replies = chat.say("do you have anything like my hiking boots but cheaper?")
+    found = suggested(stack, replies)
+    assert 1 <= len(found) <= 3, text_of(replies)
+    assert all(f["price"] < HARPER_BOOTS for f in found), found  # cheaper than hers
+    assert found[0]["name"] == "Hiking Boots", found  # like her boots: boots first
+    assert "less than yours" in text_of(replies)
+    titles = [b["title"] for b in buttons(replies)]
+    assert any("Hiking Boots" in t for t in titles), titles
+    assert db_order(stack, "#W3433080") == before  # asking never writes
+
+
+def test_a_recommendation_for_a_stranger_keeps_the_stated_limits(stack: Stack) -> None:
+    chat = stack.conversation()
+    replies = chat.say("what would you recommend for a rainy hike? something waterproof "
+                       "under $150")
+    found = suggested(stack, replies)
+    assert found, text_of(replies)
+    assert all(f["price"] < 150 for f in found), found
+    assert "for you" not in text_of(replies)  # no history: nothing personal claimed
+    for f in found:
+        assert any(str(o.get("waterproof", o.get("water resistance", "yes"))).lower() != "no"
+                   for o in f["options"]), f
