@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 from abc import abstractmethod
 from typing import Any, List, Tuple
 
@@ -21,10 +22,13 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from actions.action_base import Dispatcher, DomainDict, Events, NamedAction, run_safely, shop_safe
 from actions.change_plans import CHANGE_INTENTS, CHANGE_SLOTS, PLANS, ChangeContext, ChangePlan
 from actions.changes import FIELD_TITLES, MAX_BUTTONS, slot_values, variant_button
+from actions.handoff import open_review_ticket
 from actions.shop_client import (
     Conflict,
     Invalid,
     NotFound,
+    RiskReview,
+    ShopError,
     ShopUnavailable,
     get_client,
     idempotency_key,
@@ -41,6 +45,8 @@ from actions.wording import (
     next_order_note,
     order_label,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def option_summary(item: Item, variants: List[Variant]) -> str:
@@ -242,6 +248,8 @@ class ActionSubmitChange(NamedAction):
                    "record": f"{plan.change_type} {order_id or 'account'}"}
         try:
             plan.execute(shop.client, ctx, key)
+        except RiskReview as review:  # held by the shop's risk control: a colleague decides
+            return under_review(dispatcher, tracker, outcome["record"], review)
         except (Conflict, Invalid) as exc:
             dispatcher.utter_message(response="utter_change_refused", reason=_sentence(str(exc)))
             return []
@@ -255,6 +263,23 @@ class ActionSubmitChange(NamedAction):
         finally:
             forget_turn(tracker)
         return change_done(dispatcher, tracker, outcome)
+
+
+def under_review(dispatcher: Dispatcher, tracker: Tracker, change: str,
+                 review: RiskReview) -> Events:
+    """The shop held a confirmed change for review: nothing was changed; a ticket with the
+    reasons goes to a colleague, and the shopper is told so plainly (never the reasons)."""
+    logger.info("change %s held for review: decision %s, score %s", change,
+                review.decision_id, review.score)
+    try:
+        events = open_review_ticket(tracker, change, review)
+    except ShopError as exc:
+        logger.warning("review ticket not opened: %s", exc)
+        dispatcher.utter_message(response="utter_change_under_review_no_ticket")
+        return []
+    ticket = next(e["value"] for e in events if e.get("name") == "handoff_ticket")
+    dispatcher.utter_message(response="utter_change_under_review", handoff_ticket=ticket)
+    return events
 
 
 def outcome_unknown(events: Events) -> bool:

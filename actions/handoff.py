@@ -34,6 +34,7 @@ from actions.action_base import Dispatcher, DomainDict, Events, NamedAction
 from actions.feedback import sentiment_trend
 from actions.identity import MAX_ATTEMPTS
 from actions.shop_client import ShopError, ShopUnavailable, get_client, idempotency_key
+from actions.shop_errors import RiskReview
 from actions.text_parsing import find_order_id
 from actions.tracker_helpers import current_customer, latest_turn
 
@@ -274,6 +275,29 @@ class ActionHandoff(NamedAction):
             SlotSet(PENDING_SLOT, None),
             wait_reminder(ticket_id),
         ]
+
+
+def open_review_ticket(tracker: Tracker, change: str, review: RiskReview) -> Events:
+    """A flagged change (the shop's risk control, docs/risk.md): a ticket for the colleague
+    who reviews it, with the conversation's summary, the change and the shop's reasons (for
+    the agent only). Raises ShopError when no ticket could be opened."""
+    reasons = "; ".join(f"{r.get('message') or r.get('code')} ({r.get('points')} points)"
+                        for r in review.reasons) or "see the decision"
+    summary = "\n".join([
+        f"RISK REVIEW: the shopper confirmed \"{change}\"; the shop held it for review "
+        f"(decision {review.decision_id or '?'}, score {review.score}). Approve or reject it "
+        "in the back office (POST /risk/decisions/{id}/approve|reject).",
+        f"Reasons: {reasons}.",
+        build_summary(tracker),
+    ])
+    ticket = get_client().create_handoff(
+        summary=summary, customer_id=current_customer(tracker),
+        conversation_id=tracker.sender_id, reason="a change needs a review (risk control)",
+        idem_key=idempotency_key("risk-review", tracker.sender_id, review.decision_id or change),
+    )
+    ticket_id = str(ticket["id"])
+    return [SlotSet(TICKET_SLOT, ticket_id), SlotSet(PENDING_SLOT, None),
+            wait_reminder(ticket_id)]
 
 
 def reminded_ticket(tracker: Tracker) -> Optional[str]:

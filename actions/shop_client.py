@@ -35,6 +35,7 @@ from actions.shop_errors import (  # re-exported: callers catch them from the cl
     IdentificationLocked,
     Invalid,
     NotFound,
+    RiskReview,
     ShopError,
     ShopUnavailable,
 )
@@ -237,6 +238,18 @@ class ShopClient:
                     return str(first.get("msg", first)), "validation_error"
         return str(payload)[:300], None
 
+    @staticmethod
+    def _risk_review(message: str, response: requests.Response) -> RiskReview:
+        """The risk control's 409 with its decision and reasons (docs/risk.md)."""
+        try:
+            err = response.json().get("error") or {}
+        except (ValueError, AttributeError):
+            err = {}
+        reasons = [r for r in err.get("reasons") or [] if isinstance(r, dict)]
+        score = err.get("score")
+        return RiskReview(message, decision_id=str(err.get("decision_id") or ""),
+                          score=score if isinstance(score, int) else None, reasons=reasons)
+
     def _parse(self, method: str, path: str, response: requests.Response) -> Any:
         status = response.status_code
         if status >= 500:
@@ -246,6 +259,8 @@ class ShopClient:
             message, code = self._error_details(response)
             if status == 404:
                 raise NotFound(message, status, code)
+            if status == 409 and code == "risk_review_required":
+                raise self._risk_review(message, response)
             if status == 409:
                 raise Conflict(message, status, code)
             if status in (400, 422):

@@ -33,6 +33,20 @@ class Conflict(ShopError):
     """409: the order is in the wrong state for this change (docs/retail-rules.md)."""
 
 
+class RiskReview(Conflict):
+    """409 ``risk_review_required``: the shop's risk control refused the change for now
+    (docs/risk.md); a colleague reviews it. ``decision_id`` names the logged decision,
+    ``reasons`` are ``{"code", "points", "message"}`` for the agent, never for the shopper."""
+
+    def __init__(self, message: str, status: Optional[int] = 409,
+                 code: Optional[str] = "risk_review_required", decision_id: str = "",
+                 score: Optional[int] = None, reasons: Optional[list] = None):
+        super().__init__(message, status, code)
+        self.decision_id = decision_id
+        self.score = score
+        self.reasons = list(reasons or [])
+
+
 class Invalid(ShopError):
     """422/400: the input breaks a rule; ``message`` says which."""
 
