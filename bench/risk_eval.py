@@ -298,6 +298,7 @@ class Scenario:
     eligible: Callable[[Seed, str], Any]  # the plan for a customer, or None
     run: Callable[[Shop, Seed, str, Any], list[Any]]  # the abusive changes' answers
     blind_spot: bool = False  # abuse with none of the signals the rules know
+    unique_name: bool = False  # guesses by name: only customers no one shares a name with
     results: list[bool] = field(default_factory=list)  # caught, per instance
     done: int = 0  # abusive changes that went through (200)
     tried: int = 0  # abusive changes asked
@@ -333,7 +334,8 @@ def _guess(shop: Shop, seed: Seed, user_id: str, times: int, by: str = "email") 
     for n in range(times):
         facts = ({"email": user["email"]} if by == "email" else
                  {"first_name": user["name"]["first_name"], "last_name": user["name"]["last_name"]})
-        assert shop.lookup(**facts, zip=_wrong_zip(user["address"]["zip"], n)) == 404
+        status = shop.lookup(**facts, zip=_wrong_zip(user["address"]["zip"], n))
+        assert status == 404, (user_id, by, n, status)
     assert shop.lookup(email=user["email"], zip=user["address"]["zip"]) == 200
 
 
@@ -477,9 +479,9 @@ def scenarios() -> list[Scenario]:
         Scenario("guesses_then_high_value_exchange", "4 wrong zips for the email, identified, "
                  "then an exchange for a variant worth $1,000+", _dear_exchange,
                  guesses_then("email", exchange)),
-        Scenario("name_guesses_then_gift_card_refund", "4 wrong zips for the name, identified "
-                 "by email, then a return to a gift card", _gift_return,
-                 guesses_then("name", gift_refund)),
+        Scenario("name_guesses_then_gift_card_refund", "4 wrong zips for the (unshared) name, "
+                 "identified by email, then a return to a gift card", _gift_return,
+                 guesses_then("name", gift_refund), unique_name=True),
         Scenario("guesses_then_low_value_redirect", "4 wrong zips for the email, identified, "
                  "then a pending order worth under $1,000 redirected",
                  lambda s, u: _pending_worth(s, u, 0, HIGH), guesses_then("email", redirect)),
@@ -500,8 +502,15 @@ def scenarios() -> list[Scenario]:
 def run_scenarios(seed: Seed, template: Path, workdir: Path, risk_settings: RiskSettings,
                   instances: int, rng: random.Random) -> list[Scenario]:
     found = scenarios()
-    users = sorted(seed.users)
+    # failed guesses by name count per name (as the identification lock does, and risk
+    # control only for a name no other customer has): those instances take such customers
+    names = Counter((u["name"]["first_name"].lower(), u["name"]["last_name"].lower())
+                    for u in seed.users.values())
+    unique = {u for u, data in seed.users.items()
+              if names[(data["name"]["first_name"].lower(),
+                        data["name"]["last_name"].lower())] == 1}
     for scenario in found:
+        users = sorted(unique if scenario.unique_name else seed.users)
         plans = [(u, p) for u in users if (p := scenario.eligible(seed, u))]
         rng.shuffle(plans)
         shop = Shop(template, workdir, risk_settings)

@@ -227,10 +227,18 @@ def _within(moment: datetime | None, now: datetime, window: timedelta) -> bool:
     return moment is None or moment >= now - window
 
 
-def account_keys(customer: Any) -> list[str]:
-    """The hashed identification keys of a customer (shop/identification.py's account keys)."""
-    return [key_hash("account", f"email:{customer.email_key}"),
-            key_hash("account", f"name:{customer.first_name_key}\x1f{customer.last_name_key}")]
+def account_keys(session: Session, customer: Any) -> list[str]:
+    """The hashed identification keys of a customer (shop/identification.py's account keys):
+    the email's, and the name's when no other customer has that first and last name (a
+    guess at a shared name is no sign against any one of them)."""
+    keys = [key_hash("account", f"email:{customer.email_key}")]
+    namesakes = session.scalar(select(func.count()).select_from(Customer).where(
+        Customer.first_name_key == customer.first_name_key,
+        Customer.last_name_key == customer.last_name_key)) or 0
+    if namesakes <= 1:
+        keys.append(key_hash("account",
+                             f"name:{customer.first_name_key}\x1f{customer.last_name_key}"))
+    return keys
 
 
 def assess(session: Session, settings: RiskSettings, user_id: str, change: Change,
@@ -279,7 +287,7 @@ def assess(session: Session, settings: RiskSettings, user_id: str, change: Chang
         hours = settings.id_failure_hours
         failures = 0 if customer is None else session.scalar(
             select(func.count()).select_from(RiskIdentificationFailure).where(
-                RiskIdentificationFailure.key.in_(account_keys(customer)),
+                RiskIdentificationFailure.key.in_(account_keys(session, customer)),
                 RiskIdentificationFailure.failed_at > now - timedelta(hours=hours))) or 0
         if failures >= settings.id_failures:
             add("identification_failures", f"{failures} failed identification attempts on this "

@@ -102,12 +102,22 @@ def cheapest(order: dict[str, Any]) -> dict[str, Any]:
     return min(order["items"], key=lambda i: i["price"])
 
 
+def namesakes(seed: dict[str, Any], user_id: str) -> list[str]:
+    """Other customers with the same first and last name."""
+    name = seed["users"][user_id]["name"]
+    return [u for u, data in seed["users"].items() if u != user_id
+            and data["name"]["first_name"].lower() == name["first_name"].lower()
+            and data["name"]["last_name"].lower() == name["last_name"].lower()]
+
+
 def returner(seed: dict[str, Any], orders: int, gift_card: bool = False,
-             least: float = 0) -> tuple[str, list]:
+             least: float = 0, unique_name: bool = False) -> tuple[str, list]:
     """A customer with `orders` delivered orders whose cheapest items cost `least` to $600
     (so under $1,000 each and $3,000 together); with `gift_card`, a gift card of theirs that
-    paid none of them."""
+    paid none of them; with `unique_name`, a name no other customer has."""
     for user_id, user in seed["users"].items():
+        if unique_name and namesakes(seed, user_id):
+            continue
         found = [o for o in orders_of(seed, user_id, "delivered")
                  if least <= cheapest(o)["price"] < 600]
         gifts = [m["id"] for m in user["payment_methods"].values()
@@ -335,7 +345,7 @@ def test_identification_failures_alone(shop: Any, seed: dict[str, Any], by: str)
     """Failed lookups of the account (email or name key) then a change: refused, even after a
     successful lookup cleared the lock's own count."""
     c = shop()
-    user_id, (order,) = returner(seed, 1)
+    user_id, (order,) = returner(seed, 1, unique_name=True)
     user = seed["users"][user_id]
     fail_identification(c, seed, user_id, 3, by)
     assert c.get("/customers/lookup", params={"email": user["email"],
@@ -349,6 +359,20 @@ def test_identification_failures_alone(shop: Any, seed: dict[str, Any], by: str)
     (reason,) = r.json()["error"]["reasons"]
     assert (reason["code"], reason["points"]) == ("identification_failures", 100)
     assert reason["message"].startswith("3 failed identification attempts")
+
+
+def test_failed_guesses_at_a_shared_name_count_for_no_one(shop: Any,
+                                                          seed: dict[str, Any]) -> None:
+    """Wrong zips for a first + last name several customers have: no sign against any of
+    them (the lock still counts them, per name)."""
+    c = shop()
+    user_id = next(u for u in seed["users"] if namesakes(seed, u)
+                   and any(cheapest(o)["price"] < 600 for o in orders_of(seed, u, "delivered")))
+    order = next(o for o in orders_of(seed, user_id, "delivered") if cheapest(o)["price"] < 600)
+    fail_identification(c, seed, user_id, 4, "name")
+    assert count(c, RiskIdentificationFailure) == 4
+    assert give_back(c, user_id, order).status_code == 200
+    assert codes(decisions(c)[0]) == []
 
 
 def test_identification_failures_few_old_or_before_a_cancel_give_nothing(
