@@ -64,7 +64,7 @@ PIP_QUIET := --quiet --disable-pip-version-check
 
 
 .PHONY: pytest-security bench-actions bench-nlu pytest-reliability reliability load bench-turns report eval-llm bench-llm bench-shop nlu-cv lookups help install train run shop shop-reset llm actions rasa web shell test lint validate \
-        pytest pytest-services pytest-assistant test-stories test-nlu bench clean
+        pytest pytest-services pytest-assistant test-stories test-nlu bench bench-risk bench-suggest clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -177,7 +177,13 @@ test: lint validate train test-stories test-nlu pytest pytest-reliability pytest
 	@echo "make test: all checks passed"
 
 # ---------------------------------------------------------------- misc
-bench: bench-shop bench-actions bench-llm bench-turns  ## every benchmark (numbers printed and written to docs/)
+bench: bench-shop bench-actions bench-llm bench-turns bench-risk bench-suggest  ## every benchmark (numbers printed and written to docs/)
+
+bench-risk: install  ## risk control: false positives over every legitimate seed change, catch rate over scripted abuse, cost per write -> docs/risk.md
+	$(SVC_PY) -m bench.risk_eval --write-docs
+
+bench-suggest: install  ## suggestions: leave-one-out hit@5 / NDCG@5 vs popularity and random, time per ranking (docs/suggestions.md)
+	$(PY) -m bench.suggest_eval
 
 bench-llm: train  ## decode tokens/s vs the memory-bandwidth bound, RSS, fallback turns over REST (1, 2, 8 shoppers) -> docs/llm.md
 	RATE_LIMITS=off $(PY) bench/llm_bench.py

@@ -128,14 +128,15 @@ class ShopServer(ChildServer):
 
     name = "shop"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, extra_env: Optional[dict[str, str]] = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = secrets.token_hex(16)
+        self.db = workdir / "shop.db"
         super().__init__(
             workdir, [str(REPO / ".venv-services" / "bin" / "python"), "-m", "shop"],
             {"SHOP_PORT": str(self.port), "SHOP_API_TOKEN": self.token,
-             "SHOP_DATABASE_URL": f"sqlite:///{workdir / 'shop.db'}"},
+             "SHOP_DATABASE_URL": f"sqlite:///{self.db}", **(extra_env or {})},
             f"{self.url}/health",
         )
 

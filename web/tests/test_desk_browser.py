@@ -38,8 +38,8 @@ from web.tests.test_browser import (
     REPO,
     RESULTS,
     ActionServer,
-    ChildServer,
     RasaServer,
+    ShopServer,
     bot_messages,
     open_chat,
     say,
@@ -57,23 +57,12 @@ JOINED = "Alex (agent) joined the chat"
 HANDED_BACK = "handed the chat back to the assistant"
 
 
-class DeskShop(ChildServer):
+class DeskShop(ShopServer):
     """The real shop with agent accounts ``desk`` (AGENT_TOKEN), ``alex`` and ``sam``."""
 
-    name = "shop"
-
     def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.token = secrets.token_hex(16)
-        self.db = workdir / "shop.db"
-        super().__init__(
-            workdir, [str(REPO / ".venv-services" / "bin" / "python"), "-m", "shop"],
-            {"SHOP_PORT": str(self.port), "SHOP_API_TOKEN": self.token,
-             "SHOP_DATABASE_URL": f"sqlite:///{self.db}", "AGENT_TOKEN": AGENT_TOKEN,
-             "SHOP_AGENTS": f"alex:Alex:{ALEX_PASSWORD},sam:Sam:{SAM_PASSWORD}"},
-            f"{self.url}/health",
-        )
+        agents = f"alex:Alex:{ALEX_PASSWORD},sam:Sam:{SAM_PASSWORD}"
+        super().__init__(workdir, {"AGENT_TOKEN": AGENT_TOKEN, "SHOP_AGENTS": agents})
 
     def audit(self) -> list[dict[str, Any]]:
         req = urllib.request.Request(f"{self.url}/desk/audit", headers={
@@ -101,7 +90,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     origin = f"http://127.0.0.1:{httpd.server_address[1]}"
     shop = DeskShop(workdir)
-    actions = ActionServer(workdir, shop)  # type: ignore[arg-type] - same url/token fields
+    actions = ActionServer(workdir, shop)
     rasa = RasaServer(rasa_port, origin, workdir, actions.port)
     rasa.env.update({"SHOP_URL": shop.url, "SHOP_API_TOKEN": shop.token})
     try:
