@@ -67,14 +67,37 @@ def fetch_desk_stats(shop_url: Optional[str],
     return _ask_shop(shop_url, token, "desk stats", _desk_stats)
 
 
+RISK_KEYS = ("decisions", "operations", "reasons", "reviews")
+
+
+def _risk_stats(client: Any) -> Dict[str, Any]:
+    from actions.shop_client import ShopUnavailable
+
+    # GET /risk/stats takes the bearer token only, as GET /desk/stats does (docs/risk.md)
+    data = client._get("/risk/stats")
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), dict) for k in RISK_KEYS) \
+            or data.get("mode") not in ("enforce", "monitor") \
+            or not isinstance(data.get("threshold"), int):
+        raise ShopUnavailable("unexpected /risk/stats payload")
+    return data
+
+
+def fetch_risk_stats(shop_url: Optional[str],
+                     token: str) -> Tuple[Optional[Dict[str, Any]], str]:
+    """The risk control's numbers of order changes (``GET /risk/stats``), or (None, why) when
+    the shop cannot be asked, has no such endpoint (a shop without risk control: 404) or
+    refuses (wrong token: 401)."""
+    return _ask_shop(shop_url, token, "risk stats", _risk_stats)
+
+
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m report", description=__doc__)
     parser.add_argument("--tracker-db-url",
                         default=os.environ.get("TRACKER_DB_URL") or DEFAULT_TRACKER_DB_URL,
                         help="SQLAlchemy URL of Rasa's SQL tracker store (TRACKER_DB_URL)")
     parser.add_argument("--shop-url", default=os.environ.get("SHOP_URL"),
-                        help="shop backend for the ratings and the agent desk's numbers "
-                             "(SHOP_URL); omitted: neither")
+                        help="shop backend for the ratings, the agent desk's and the risk "
+                             "control's numbers (SHOP_URL); omitted: none of them")
     parser.add_argument("--shop-token", default=os.environ.get("SHOP_API_TOKEN", ""),
                         help="bearer token of the shop (SHOP_API_TOKEN)")
     parser.add_argument("--out", default="results/report.html", type=Path)
@@ -85,7 +108,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Build the report; exit code 0 even without the shop's parts (ratings, desk)."""
+    """Build the report; exit code 0 even without the shop's parts (ratings, desk, risk)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     args = parse_args(argv)
     url = make_url(args.tracker_db_url)
@@ -97,9 +120,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                       excluded_forms=args.exclude_form or EXCLUDED_FORMS)
     metrics.ratings, note = fetch_ratings(args.shop_url, args.shop_token)
     metrics.desk, desk_note = fetch_desk_stats(args.shop_url, args.shop_token)
+    metrics.risk, risk_note = fetch_risk_stats(args.shop_url, args.shop_token)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(metrics, url.render_as_string(hide_password=True), note,
-                               desk_note=desk_note), encoding="utf-8")
+                               desk_note=desk_note, risk_note=risk_note), encoding="utf-8")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(metrics.as_dict(), indent=2), encoding="utf-8")

@@ -19,10 +19,12 @@ Definitions (also in docs/report.md):
 - handoff rate: conversations in which ``action_handoff`` ran / conversations.
 - sentiment over turns: mean VADER compound score of the n-th user message of each conversation.
 
-Two parts come from the shop, not from the tracker store (``report.__main__`` fetches them):
-``ratings`` (``GET /ratings`` summary) and ``desk`` (``GET /desk/stats``: handoff tickets per
-status, time to first claim and to first agent reply, outcomes); ``None`` when the shop could not
-be asked.
+Three parts come from the shop, not from the tracker store (``report.__main__`` fetches them):
+``ratings`` (``GET /ratings`` summary), ``desk`` (``GET /desk/stats``: handoff tickets per
+status, time to first claim and to first agent reply, outcomes) and ``risk`` (``GET /risk/stats``:
+the risk control's decisions on order changes, flag rates overall and per operation, counts per
+rule, reviews of refused changes, mode and threshold; docs/risk.md); ``None`` when the shop could
+not be asked.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class Metrics:
     negative_turn_share: Optional[float] = None
     ratings: Optional[Dict[str, Any]] = None
     desk: Optional[Dict[str, Any]] = None
+    risk: Optional[Dict[str, Any]] = None
 
     def as_dict(self) -> Dict[str, Any]:
         return asdict(self)

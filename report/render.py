@@ -142,12 +142,81 @@ def _desk_section(desk: Optional[Dict[str, Any]], note: str) -> str:
             f"<table id='desk'>{_rows(desk_rows(desk))}</table>")
 
 
+RISK_OPERATIONS = ("cancel", "order-address", "payment", "items", "return", "exchange")
+RISK_MODES = {"enforce": "enforce (a flagged change is not done; an agent reviews it)",
+              "monitor": "monitor (a flagged change is logged and done anyway)"}
+REVIEWS = (("pending", "Reviews pending"), ("approved", "Reviews approved"),
+           ("rejected", "Reviews rejected"))
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' if n != 1 else ''}"
+
+
+def risk_rows(risk: Dict[str, Any]) -> Dict[str, List[List[Any]]]:
+    """The tables of the "Risk control (order changes)" section from GET /risk/stats:
+    ``summary`` (label, value), ``operations`` (operation, decisions, flagged, flag rate; the
+    six of docs/risk.md first, "n/a" without decisions) and ``reasons`` (rule, decisions,
+    flagged; only the rules that gave points, in the shop's order)."""
+    decisions, reviews = risk.get("decisions") or {}, risk.get("reviews") or {}
+    total, flagged = decisions.get("total", 0), decisions.get("flagged", 0)
+    mode = str(risk.get("mode"))
+    summary: List[List[Any]] = [
+        ["Mode", RISK_MODES.get(mode, mode)],
+        ["Threshold", f"{risk.get('threshold')} points"],
+        ["Decisions", total],
+        ["Allowed", decisions.get("allowed", 0)],
+        ["Flagged (score at or over the threshold)", flagged],
+        ["Refused (sent to an agent's review)", decisions.get("refused", 0)],
+        ["Flag rate", f"{_pct(risk.get('flag_rate'))} ({flagged} of {_count(total, 'decision')})"
+         if total else "n/a (no decisions)"],
+    ]
+    summary += [[label, reviews.get(key, 0)] for key, label in REVIEWS]
+    summary += [[f"Reviews {key}", n] for key, n in reviews.items()
+                if key not in {k for k, _ in REVIEWS}]
+    per_operation = risk.get("operations") or {}
+    names = list(RISK_OPERATIONS) + [op for op in per_operation if op not in RISK_OPERATIONS]
+    operations = []
+    for name in names:
+        counts = per_operation.get(name) or {}
+        operations.append([name, counts.get("total", 0), counts.get("flagged", 0),
+                           _pct(counts.get("flag_rate") if counts.get("total") else None)])
+    reasons = [[code, counts.get("decisions", 0), counts.get("flagged", 0)]
+               for code, counts in (risk.get("reasons") or {}).items()
+               if (counts or {}).get("decisions")]
+    return {"summary": summary, "operations": operations, "reasons": reasons}
+
+
+def _risk_section(risk: Optional[Dict[str, Any]], note: str) -> str:
+    if risk is None:
+        return ("<p class='none' id='risk'>The risk control's numbers are unavailable "
+                f"{html.escape(note or '(shop not asked)')}.</p>")
+    since = risk.get("since")
+    scope = f"decisions since {since}" if since else "all decisions"
+    tables = risk_rows(risk)
+    quiet = [code for code, counts in (risk.get("reasons") or {}).items()
+             if not (counts or {}).get("decisions")]
+    reasons = (_rows(tables["reasons"]) if tables["reasons"]
+               else "<tr><td colspan=3>no rule gave points</td></tr>")
+    return (f"<p>From the shop's <code>GET /risk/stats</code>, {html.escape(scope)}. A decision "
+            "is one order change the store's rules allowed, scored by the risk rules before it "
+            "was done; flagged: its score reached the threshold (docs/risk.md).</p>\n"
+            f"<table id='risk'>{_rows(tables['summary'])}</table>\n"
+            "<table id='risk-operations'><tr><th>operation</th><th>decisions</th>"
+            f"<th>flagged</th><th>flag rate</th></tr>{_rows(tables['operations'])}</table>\n"
+            "<table id='risk-reasons'><tr><th>rule that gave points</th><th>decisions</th>"
+            f"<th>flagged</th></tr>{reasons}</table>"
+            + (f"\n<p class='none'>No points from: {html.escape(', '.join(quiet))}.</p>"
+               if quiet else ""))
+
+
 def _rows(rows: List[List[Any]]) -> str:
     return "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
                    for row in rows)
 
 
-def render(m: Metrics, source: str, ratings_note: str = "", desk_note: str = "") -> str:
+def render(m: Metrics, source: str, ratings_note: str = "", desk_note: str = "",
+           risk_note: str = "") -> str:
     """The HTML page."""
     images = plots(m)
 
@@ -195,6 +264,8 @@ Definitions: see <code>docs/report.md</code>.</p>
 <h2>Ratings</h2>{img("ratings")}
 <h2>Human handoffs (agent desk)</h2>
 {_desk_section(m.desk, desk_note)}
+<h2>Risk control (order changes)</h2>
+{_risk_section(m.risk, risk_note)}
 <h2>Sentiment over turns</h2>{img("sentiment")}
 </body></html>
 """

@@ -193,6 +193,9 @@ def test_report_command_with_ratings_from_the_shop(tracker_db: str, shop: Any,  
     assert set(data["desk"]["handoffs"]) == {"open", "claimed", "closed", "total"}
     assert "<h2>Human handoffs (agent desk)</h2>" in page
     assert f"<td>Tickets</td><td>{data['desk']['handoffs']['total']}</td>" in page
+    # the risk control's numbers of this shop too (decisions of other tests: only the shape)
+    assert set(data["risk"]["decisions"]) == {"total", "allowed", "flagged", "refused"}
+    assert f"<td>Decisions</td><td>{data['risk']['decisions']['total']}</td>" in page
     assert "unavailable" not in page
 
 
@@ -204,6 +207,9 @@ def test_report_without_the_shop_still_works(tracker_db: str, tmp_path: Path) ->
     assert "unavailable (shop:" in page and page.count("data:image/png") == 3
     assert ("The agent desk's numbers are unavailable (shop: shop unreachable: ConnectionError)."
             in page)
+    assert ("The risk control's numbers are unavailable (shop: shop unreachable: ConnectionError)."
+            in page)
+    assert "<table id='risk" not in page and "<h2>Risk control (order changes)</h2>" in page
     assert "<td>Conversations</td><td>4</td>" in page and "Traceback" not in page
 
 
@@ -327,7 +333,7 @@ def test_desk_section_from_the_shop(tracker_db: str, desk_shop: DeskShop,
     assert reply["p90_seconds"] == reply["median_seconds"]  # one reply
 
     assert "<h2>Human handoffs (agent desk)</h2>" in page
-    section = page[page.index("<h2>Human handoffs"):page.index("<h2>Sentiment")]
+    section = page[page.index("<h2>Human handoffs"):page.index("<h2>Risk control")]
     for c in (cell("Tickets", 5), cell("Open (waiting for an agent)", 1),
               cell("Claimed (an agent has it)", 1), cell("Closed", 3),
               cell("Time to first claim", f"median {duration(claim['median_seconds'])}, "
