@@ -17,6 +17,7 @@ from actions.action_base import Dispatcher, DomainDict, Events, NamedAction, sho
 from actions.product_names import name_table, resolve_product
 from actions.shop_client import get_client
 from actions.shop_records import Product, Variant
+from actions.text_parsing import asks_for_suggestions
 from actions.tracker_helpers import latest_turn
 from actions.wording import format_money, format_options
 
@@ -149,6 +150,10 @@ class ActionProductInfo(NamedAction):
     @shop_safe
     async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         turn = latest_turn(tracker)
+        if asks_for_suggestions(turn.words):  # "do you have anything like my boots but …"
+            from actions.recommend import recommend
+
+            return await recommend(dispatcher, tracker)
         asked = turn.entity("product")
         catalog = get_client().list_products()
         names = [p.name for p in catalog]

@@ -73,6 +73,28 @@ def recommendation_text(results: List[ProductSuggestion], personal: bool) -> str
     return "\n".join(lines)
 
 
+async def recommend(dispatcher: Dispatcher, tracker: Tracker) -> Events:
+    """The suggestions for the latest message (also when the NLU took it for a product
+    question: ``actions.catalog``)."""
+    turn = latest_turn(tracker)
+    shop = get_client()
+    catalog = shop.list_products()
+    customer_id = current_customer(tracker)
+    history = shop.list_orders(customer_id) if customer_id else []
+    question = turn.words or turn.text
+    results = await asyncio.to_thread(rank_products, catalog, history, question,
+                                      k=MAX_RECOMMENDATIONS)
+    if not results:
+        dispatcher.utter_message(response="utter_no_recommendation")
+        return []
+    dispatcher.utter_message(
+        text=recommendation_text(results, personal=bool(history)),
+        buttons=[button(f"About the {r.product.name}", "product_info", product=r.product.name)
+                 for r in results],
+    )
+    return []
+
+
 class ActionRecommendProducts(NamedAction):
     """Answers a request for suggestions with a few available products, explained."""
 
@@ -80,24 +102,7 @@ class ActionRecommendProducts(NamedAction):
 
     @shop_safe
     async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict) -> Events:
-        turn = latest_turn(tracker)
-        shop = get_client()
-        catalog = shop.list_products()
-        customer_id = current_customer(tracker)
-        history = shop.list_orders(customer_id) if customer_id else []
-        question = turn.words or turn.text
-        results = await asyncio.to_thread(rank_products, catalog, history, question,
-                                          k=MAX_RECOMMENDATIONS)
-        if not results:
-            dispatcher.utter_message(response="utter_no_recommendation")
-            return []
-        dispatcher.utter_message(
-            text=recommendation_text(results, personal=bool(history)),
-            buttons=[button(f"About the {r.product.name}", "product_info", product=r.product.name)
-                     for r in results],
-        )
-        return []
-
+        return await recommend(dispatcher, tracker)
 
 if os.environ.get("SUGGESTIONS_WARM_UP", "on").strip().lower() not in ("0", "off", "false", "no"):
     warm_up_in_background()

@@ -213,3 +213,17 @@ class Turn:
         return normalize_order_id(self.entity("order_id") or "") or find_order_id(
             self.text, bare=not self.is_payload
         )
+
+
+# "anything like my boots but cheaper", "something similar to my X", "what would you
+# recommend": a request for suggestions, whichever intent the NLU gave it (issue 21)
+SUGGESTION_REQUEST_RE = re.compile(
+    r"\b(?:recommend\w*|recomend\w*|suggest\w*|(?:any|some)thing (?:like|similar to)|"
+    r"similar to (?:my|the|what)|alternative to|cheaper (?:version|option|alternative) of)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_suggestions(text: str) -> bool:
+    """Whether the shopper's words ask for suggestions rather than about one product."""
+    return bool(SUGGESTION_REQUEST_RE.search(words_of(text or "")))

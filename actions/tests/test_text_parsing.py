@@ -65,3 +65,17 @@ def test_a_reminder_rasa_triggered_carries_no_words() -> None:
     turn = Turn.parse({"text": "EXTERNAL: EXTERNAL_handoff_wait",
                        "intent": {"name": "EXTERNAL_handoff_wait"}})
     assert turn.text == "" and turn.words == "" and turn.intent == "EXTERNAL_handoff_wait"
+
+
+def test_a_request_for_suggestions_is_told_from_a_product_question() -> None:
+    """Issue 21: "do you have anything like my boots but cheaper?" asks for suggestions even
+    when the NLU took it for a product question; "is the backpack in stock" does not."""
+    from actions.text_parsing import asks_for_suggestions
+
+    for text in ("do you have anything like my hiking boots but cheaper?",
+                 "what would you recommend for a rainy hike", "any suggestions for a gift",
+                 "something similar to my headphones but wireless", "recomend me a laptop"):
+        assert asks_for_suggestions(text), text
+    for text in ("is the blue backpack in stock", "tell me about the hiking boots",
+                 "what sizes do the running shoes come in", '/product_info{"product":"Laptop"}'):
+        assert not asks_for_suggestions(text), text

@@ -97,7 +97,9 @@ def suggested(stack: Stack, replies: list[dict[str, Any]]) -> list[dict[str, Any
     found = []
     for line in lines:
         name = line[2:].split(" (", 1)[0]
-        price = float(re.search(PRICE_RE, line).group(1).replace(",", ""))
+        match = re.search(PRICE_RE, line)
+        assert match, f"no price in {line!r}:\n{text}"
+        price = float(match.group(1).replace(",", ""))
         rows = _query(stack, "SELECT v.* FROM variants v JOIN products p USING (product_id) "
                       "WHERE p.name = ? AND v.price_cents = ?", (name, round(price * 100)))
         assert rows, f"{line!r} is not a variant of the catalog at that price"
@@ -123,13 +125,27 @@ def test_like_my_boots_but_cheaper(stack: Stack) -> None:
 
 
 def test_a_recommendation_for_a_stranger_keeps_the_stated_limits(stack: Stack) -> None:
+    import json
+
+    from tests.conversations.shoppers import _query
+
+    def waterproof(options: dict[str, Any]) -> bool:
+        return any("water" in f"{k} {v}".lower() and str(v).lower() not in ("no", "none")
+                   for k, v in options.items())
+
+    in_stock = [json.loads(r["options"]) if isinstance(r["options"], str) else r["options"]
+                for r in _query(stack, "SELECT options FROM variants WHERE available = 1 "
+                                "AND price_cents < 15000")]
+    assert not any(waterproof(o) for o in in_stock)  # the catalog has none under $150
     chat = stack.conversation()
-    replies = chat.say("what would you recommend for a rainy hike? something waterproof "
-                       "under $150")
+    reply = chat.text("what would you recommend for a rainy hike? something waterproof "
+                      "under $150")
+    assert "couldn't find anything in stock that fits" in reply, reply  # true, not invented
+    replies = chat.say("ok what would you recommend for a rainy hike that's waterproof and "
+                       "under $300")
     found = suggested(stack, replies)
     assert found, text_of(replies)
-    assert all(f["price"] < 150 for f in found), found
+    assert all(f["price"] < 300 for f in found), found
     assert "for you" not in text_of(replies)  # no history: nothing personal claimed
     for f in found:
-        assert any(str(o.get("waterproof", o.get("water resistance", "yes"))).lower() != "no"
-                   for o in f["options"]), f
+        assert any(waterproof(o) for o in f["options"]), f

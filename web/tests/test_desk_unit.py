@@ -82,3 +82,70 @@ def test_a_reminder_is_not_shown_as_the_shopper() -> None:
     reminder = UserUttered("EXTERNAL: EXTERNAL_handoff_wait", metadata={"is_external": True})
     tracker = tracker_with(UserUttered("help me"), reminder, BotUttered("No colleague is free"))
     assert [e["text"] for e in transcript(tracker)] == ["help me", "No colleague is free"]
+
+
+class FakeSio:
+    """Just enough of python-socketio's AsyncServer for the desk's handlers."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, object] = {}
+        self.sessions: dict[str, dict] = {}
+
+    def on(self, event: str, handler: object = None, namespace: object = None) -> object:
+        if handler is not None:
+            self.handlers[event] = handler
+            return handler
+
+        def register(fn: object) -> object:
+            self.handlers[event] = fn
+            return fn
+
+        return register
+
+    async def get_session(self, sid: str, namespace: object = None) -> dict:
+        return self.sessions[sid]
+
+    async def save_session(self, sid: str, session: dict, namespace: object = None) -> None:
+        self.sessions[sid] = session
+
+    def session(self, sid: str, namespace: object = None) -> object:
+        sessions = self.sessions
+
+        class Ctx:
+            async def __aenter__(self) -> dict:
+                return sessions[sid]
+
+            async def __aexit__(self, *exc: object) -> None:
+                return None
+
+        return Ctx()
+
+
+def test_agent_logins_are_limited_per_client_address(monkeypatch) -> None:
+    """The channel's own limit (DESK_LOGIN_LIMIT), before the shop's lock per agent id: the
+    shop is down here (a closed port), so only the limit can answer the third attempt."""
+    import asyncio
+
+    from actions.shop_client import ShopClient
+    from tests.support import free_port
+    from web.desk import Desk
+    from web.desk_client import DeskClient
+
+    monkeypatch.setenv("RATE_LIMITS", "on")
+    monkeypatch.setenv("DESK_LOGIN_LIMIT", "2/minute")
+    sio = FakeSio()
+    shop = ShopClient(base_url=f"http://127.0.0.1:{free_port()}", token="t", retries=0,
+                      timeout=1.0)
+    Desk(sio, "/", "bot_uttered", {"http://localhost:8080"}, lambda environ: "198.51.100.9",
+         client=DeskClient(shop))
+    connect, login = sio.handlers["connect"], sio.handlers["agent_login"]
+
+    async def attempts() -> list[dict]:
+        assert await connect("sid-1", {"HTTP_ORIGIN": "http://localhost:8080"}) is True
+        assert await connect("sid-2", {"HTTP_ORIGIN": "http://evil.example"}) is False
+        data = {"agent_id": "alex", "token": "guess"}
+        return [await login("sid-1", data) for _ in range(3)]
+
+    first, second, third = asyncio.run(attempts())
+    assert first["error"] == second["error"] == "shop_unavailable"
+    assert third["error"] == "login_locked" and "Try again in" in third["message"]
