@@ -37,11 +37,16 @@ def shop_snapshot(rel: Reliability, tables=SHOP_TABLES) -> dict[str, list[tuple]
             for t in tables}
 
 
+STORM_CLIENT = "203.0.113.66"
+
+
 def user_texts(rel: Reliability, sender: str) -> list[str]:
+    """The shopper's stored messages (not a reminder Rasa triggered: the handoff's wait)."""
     rows = rel.stack.tracker_query(
         "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user' ORDER BY id",
         (sender,))
-    return [json.loads(r["data"]).get("text") for r in rows]
+    texts = [json.loads(r["data"]).get("text") for r in rows]
+    return [t for t in texts if not str(t).startswith("EXTERNAL: ")]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -65,6 +70,8 @@ def test_bad_input_storm(rel: Reliability) -> None:
 
     def converse(sender: str) -> None:
         session = requests.Session()
+        # one attacker's address: its failed identifications lock it, not the tests after it
+        session.headers["X-Forwarded-For"] = STORM_CLIENT
         for category, text in plan[sender]:
             started = time.monotonic()
             try:
