@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import re
@@ -227,32 +228,42 @@ def test_missing_or_empty_tracker_store(tmp_path: Path) -> None:
 
 
 @dataclass
-class DeskShop:
+class OwnShop:
     url: str
     token: str
     agent_token: str  # AGENT_TOKEN: the password of the shared agent "desk"
 
 
-@pytest.fixture(scope="module")
-def desk_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeskShop]:
-    """A real shop of its own (fresh database: the desk's numbers are exact) with AGENT_TOKEN."""
+DeskShop = OwnShop
+
+
+@contextlib.contextmanager
+def own_shop(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[OwnShop]:
+    """A real shop of its own (fresh database: the numbers are exact) with AGENT_TOKEN and the
+    default risk settings (no SHOP_RISK_*, SHOP_WORKERS or SHOP_AGENTS from the shell)."""
     if not services_python().exists():
         pytest.skip(f"{services_python()} missing: run `make install`")
-    tmp = tmp_path_factory.mktemp("desk-shop")
+    tmp = tmp_path_factory.mktemp(name)
     port, token, agent_token = free_port(), secrets.token_hex(24), secrets.token_hex(24)
-    env = {**os.environ, "SHOP_PORT": str(port), "SHOP_API_TOKEN": token,
-           "SHOP_DATABASE_URL": f"sqlite:///{tmp / 'shop.db'}", "AGENT_TOKEN": agent_token,
-           "PYTHONDONTWRITEBYTECODE": "1"}
-    for name in ("SHOP_WORKERS", "SHOP_AGENTS"):
-        env.pop(name, None)
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("SHOP_RISK_") and key not in ("SHOP_WORKERS", "SHOP_AGENTS")}
+    env.update({"SHOP_PORT": str(port), "SHOP_API_TOKEN": token,
+                "SHOP_DATABASE_URL": f"sqlite:///{tmp / 'shop.db'}", "AGENT_TOKEN": agent_token,
+                "PYTHONDONTWRITEBYTECODE": "1"})
     try:
         proc = start_shop(env, tmp / "shop.log")
     except RuntimeError as exc:
         pytest.fail(f"shop did not start: {exc}")
     try:
-        yield DeskShop(url=f"http://127.0.0.1:{port}", token=token, agent_token=agent_token)
+        yield OwnShop(url=f"http://127.0.0.1:{port}", token=token, agent_token=agent_token)
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="module")
+def desk_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnShop]:
+    with own_shop(tmp_path_factory, "desk-shop") as started:
+        yield started
 
 
 class Desk:

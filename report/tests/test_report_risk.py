@@ -11,10 +11,7 @@ direct ``GET /risk/stats`` says.
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import quote
@@ -25,39 +22,25 @@ import requests
 from report.__main__ import _risk_stats
 from report.metrics import Metrics
 from report.render import render, risk_rows
-from report.tests.test_report import cell, run_report, tracker_db  # noqa: F401 - fixture
-from tests.support import ROOT, free_port, services_python, start_shop, stop
+from report.tests.test_report import (  # noqa: F401 - tracker_db is a fixture
+    OwnShop,
+    cell,
+    own_shop,
+    run_report,
+    tracker_db,
+)
+from tests.support import ROOT
 
 SEED = ROOT / "shop" / "data" / "db.json"
 
 
-@dataclass
-class RiskShop:
-    url: str
-    token: str
-    agent_token: str  # AGENT_TOKEN: the password of the shared agent "desk"
+RiskShop = OwnShop
 
 
 @pytest.fixture(scope="module")
-def risk_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RiskShop]:
-    """A real shop of its own on a fresh database, default risk settings, with AGENT_TOKEN."""
-    if not services_python().exists():
-        pytest.skip(f"{services_python()} missing: run `make install`")
-    tmp = tmp_path_factory.mktemp("risk-shop")
-    port, token, agent_token = free_port(), secrets.token_hex(24), secrets.token_hex(24)
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith("SHOP_RISK_") and name not in ("SHOP_WORKERS", "SHOP_AGENTS")}
-    env.update({"SHOP_PORT": str(port), "SHOP_API_TOKEN": token,
-                "SHOP_DATABASE_URL": f"sqlite:///{tmp / 'shop.db'}", "AGENT_TOKEN": agent_token,
-                "PYTHONDONTWRITEBYTECODE": "1"})
-    try:
-        proc = start_shop(env, tmp / "shop.log")
-    except RuntimeError as exc:
-        pytest.fail(f"shop did not start: {exc}")
-    try:
-        yield RiskShop(url=f"http://127.0.0.1:{port}", token=token, agent_token=agent_token)
-    finally:
-        stop(proc)
+def risk_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnShop]:
+    with own_shop(tmp_path_factory, "risk-shop") as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
