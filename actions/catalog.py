@@ -15,6 +15,7 @@ from rasa_sdk.events import SlotSet
 
 from actions.action_base import Dispatcher, DomainDict, Events, NamedAction, shop_safe
 from actions.product_names import name_table, resolve_product
+from actions.recommend import recommend
 from actions.shop_client import get_client
 from actions.shop_records import Product, Variant
 from actions.text_parsing import asks_for_suggestions
@@ -151,8 +152,6 @@ class ActionProductInfo(NamedAction):
     async def run(self, dispatcher: Dispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         turn = latest_turn(tracker)
         if asks_for_suggestions(turn.words):  # "do you have anything like my boots but …"
-            from actions.recommend import recommend
-
             return await recommend(dispatcher, tracker)
         asked = turn.entity("product")
         catalog = get_client().list_products()
